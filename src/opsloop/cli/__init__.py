@@ -1,0 +1,1 @@
+"""opsloop.cli."""
