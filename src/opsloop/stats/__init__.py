@@ -1,5 +1,6 @@
 """Numeric helpers: proportion intervals, bootstrap, SPC limits, sampling math."""
 
+from opsloop.stats._encode import CodedLabels, encode_labels
 from opsloop.stats._proportion import wilson_interval
 
-__all__ = ["wilson_interval"]
+__all__ = ["CodedLabels", "encode_labels", "wilson_interval"]
