@@ -93,7 +93,11 @@ class Workspace:
         self.close()
         if read_only and not self.store_path.exists():
             raise WorkspaceError(f"{self.store_path}: the store does not exist yet")
-        con: DuckDBBackend = ibis.duckdb.connect(str(self.store_path), read_only=read_only)
+        try:
+            con: DuckDBBackend = ibis.duckdb.connect(str(self.store_path), read_only=read_only)
+        except Exception as exc:  # duckdb.IOException and friends: a locked or foreign file
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise WorkspaceError(f"cannot open the store {self.store_path}: {first}") from None
         _configure(con.con, self)
         self._con = con
         self._read_only = read_only

@@ -74,9 +74,13 @@ class InputError(OpsloopError):
     def first(self) -> Problem:
         return self.problems[0]
 
+    @property
+    def n_problems(self) -> int:
+        return len(self.problems) + self.more
+
     def _message(self) -> str:
-        text = "; ".join(str(p) for p in self.problems)
-        total_more = self.more
-        if total_more:
-            text += f" (and {total_more:,} more)"
+        text = str(self.problems[0])
+        rest = self.n_problems - 1
+        if rest:
+            text += f" (and {rest:,} more problem{'s' if rest > 1 else ''})"
         return text

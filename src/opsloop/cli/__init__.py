@@ -1,1 +1,39 @@
-"""opsloop.cli."""
+"""Command-line interface: parses, calls the public API, renders. No analysis logic."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from opsloop.cli import _ws_cmds  # noqa: F401  (registers commands)
+from opsloop.cli._app import app, err_console
+from opsloop.errors import InputError, OpsloopError
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``opsloop`` console script."""
+    try:
+        app()
+    except InputError as exc:
+        err_console.print(f"error: {exc}", highlight=False, soft_wrap=True)
+        for problem in exc.problems[1:]:
+            err_console.print(f"  also: {problem}", highlight=False, soft_wrap=True)
+        if exc.more:
+            err_console.print(f"  … and {exc.more:,} more", highlight=False)
+        sys.exit(exc.exit_code)
+    except OpsloopError as exc:
+        err_console.print(f"error: {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if os.environ.get("OPSLOOP_DEBUG"):
+            raise
+        err_console.print(
+            f"internal error: {type(exc).__name__}: {exc} (set OPSLOOP_DEBUG=1 for the traceback)",
+            highlight=False, soft_wrap=True,
+        )
+        sys.exit(70)

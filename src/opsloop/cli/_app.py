@@ -1,0 +1,127 @@
+"""The typer application, shared options and rendering. No analysis logic here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from opsloop.engine import Workspace
+
+app = typer.Typer(
+    name="opsloop",
+    help="Quality operations for labeling, moderation and model-evaluation teams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class _State:
+    workspace: Path | None = None
+
+
+state = _State()
+
+
+@app.callback()
+def _root(
+    workspace: Path | None = typer.Option(
+        None, "--workspace", "-w", envvar="OPSLOOP_WORKSPACE",
+        help="Workspace directory (default: the nearest one holding opsloop.toml).",
+    ),
+) -> None:
+    state.workspace = workspace
+
+
+def open_workspace() -> Workspace:
+    return Workspace.open(state.workspace)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(_jsonable(data), indent=2, ensure_ascii=False)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def render_rows(
+    rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, title: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> None:
+    """Print records as a rich table, JSON (a list of records) or CSV."""
+    cols = list(columns) if columns else (list(rows[0]) if rows else [])
+    if fmt is OutputFormat.json:
+        typer.echo(dumps([{c: r.get(c) for c in cols} for r in rows]))
+        return
+    if fmt is OutputFormat.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(cols)
+        for r in rows:
+            writer.writerow(["" if r.get(c) is None else _jsonable(r.get(c)) for c in cols])
+        sys.stdout.write(buf.getvalue())
+        return
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for c in cols:
+        table.add_column(c, overflow="fold")
+    for r in rows:
+        table.add_row(*(_cell(r.get(c)) for c in cols))
+    console.print(table)
+
+
+@contextmanager
+def progress_status(message: str) -> Iterator[Callable[[str], None]]:
+    """A spinner whose text follows the steps of long work (stderr, so stdout stays clean)."""
+    if not err_console.is_terminal:
+        yield lambda _msg: None
+        return
+    with err_console.status(message) as status:
+        yield lambda msg: status.update(msg)

@@ -1,0 +1,246 @@
+"""Read, map and normalise input files into one checked batch (no workspace writes).
+
+Used both by ingestion (which then writes the batch atomically) and by
+analyses run directly on files.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from opsloop.config import Taxonomy
+from opsloop.errors import InputError, Problem, UsageError
+from opsloop.io._columns import ColumnResolution, resolve_columns
+from opsloop.io._labelstudio import looks_like_labelstudio, read_labelstudio
+from opsloop.io._normalize import infer_text_types, normalise
+from opsloop.io._readers import (
+    LINE,
+    SourceRelation,
+    check_file,
+    detect_format,
+    quote_ident,
+    read_source,
+)
+from opsloop.schema import CONTRACTS
+
+Layout = Literal["auto", "long", "wide"]
+MAX_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What was read from one file and how its columns were mapped."""
+
+    file: str
+    format: str
+    layout: str
+    mapping: dict[str, str]
+    extras: tuple[str, ...]
+    rows_read: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "format": self.format, "layout": self.layout,
+                "mapping": self.mapping, "extras": list(self.extras), "rows_read": self.rows_read}
+
+
+@dataclass
+class Batch:
+    """Scratch tables of one batch: ``rows`` (all rows) and ``bad`` (problems)."""
+
+    table: str
+    rows: str
+    bad: str
+    files: list[FileReport] = field(default_factory=list)
+    extra_types: dict[str, str] = field(default_factory=dict)
+
+
+def _missing_required(table: str, res: ColumnResolution, columns: Sequence[str]) -> list[str]:
+    return [c for c in CONTRACTS[table].required if c not in res.mapping]
+
+
+def _missing_message(table: str, missing: list[str], columns: Sequence[str]) -> str:
+    msg = f"missing required column(s) {', '.join(missing)} for {table} (found: {', '.join(columns)})"
+    if len(columns) == 1 and any(d in columns[0] for d in (";", "|", "\t", ",")):
+        msg += "; wrong delimiter? pass --delimiter"
+    else:
+        msg += "; map them with --map CANONICAL=COLUMN"
+    return msg
+
+
+def _unpivot_wide(con: Any, source: SourceRelation, table: str, res: ColumnResolution,
+                  target: str) -> SourceRelation:
+    """One column per rater -> long (item_id, rater_id, label); empty cells are dropped."""
+    keep = list(res.mapping.values())
+    raters = [c for c in source.columns if c not in keep]
+    if not raters:
+        raise InputError.single(source.file, "wide layout needs one column per rater; found none")
+    rater_cols = ", ".join(quote_ident(c) for c in raters)
+    casted = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in raters)
+    kept = ", ".join(quote_ident(c) for c in [*keep, LINE])
+    con.execute(
+        f"CREATE OR REPLACE TABLE {target} AS "
+        f"SELECT * FROM (UNPIVOT (SELECT {kept}, {casted} FROM {source.name}) "
+        f"ON {rater_cols} INTO NAME rater_id VALUE label) "
+        f"WHERE label IS NOT NULL AND trim(label) <> ''"
+    )
+    columns = tuple(r[0] for r in con.execute(f"DESCRIBE {target}").fetchall() if r[0] != LINE)
+    return SourceRelation(source.file, source.format, target, columns, source.unit, (), 0)
+
+
+def build_batch(
+    con: Any,
+    table: str,
+    paths: Sequence[Path],
+    *,
+    column_map: Mapping[str, str],
+    taxonomy: Taxonomy,
+    existing_types: Mapping[str, str],
+    schema: str,
+    layout: Layout = "auto",
+    fmt: str | None = None,
+    delimiter: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Batch:
+    """Read every file into ``{schema}.rows`` and record problems in ``{schema}.bad``."""
+    if table not in CONTRACTS:
+        raise UsageError(f"unknown table {table!r} (expected one of {', '.join(CONTRACTS)})")
+    if not paths:
+        raise UsageError("no input files given")
+    say = progress or (lambda _msg: None)
+    batch = Batch(table, f"{schema}.rows", f"{schema}.bad")
+    con.execute(f"CREATE OR REPLACE TABLE {batch.bad} (__file_idx INTEGER, {LINE} BIGINT, "
+                "col VARCHAR, reason VARCHAR)")
+    parts: list[str] = []
+    for k, path in enumerate(paths):
+        check_file(path)
+        file_fmt = detect_format(path, fmt)
+        say(f"reading {path.name}")
+        raw = f"{schema}.src{k}"
+        if file_fmt in ("json", "labelstudio") and (
+            file_fmt == "labelstudio" or looks_like_labelstudio(con, path)
+        ):
+            if table != "annotations":
+                raise InputError.single(str(path), f"a Label Studio export holds annotations, not {table}")
+            source = read_labelstudio(con, path, raw)
+        else:
+            source = read_source(con, path, file_fmt, raw, delimiter=delimiter)
+        _record_rejects(con, batch, k, source)
+        res = resolve_columns(table, list(source.columns), dict(column_map))
+        missing = _missing_required(table, res, source.columns)
+        use_wide = layout == "wide" or (
+            layout == "auto" and table == "annotations" and set(missing) == {"rater_id", "label"}
+            and len(res.extras) >= 2
+        )
+        file_layout = "labelstudio" if source.format == "labelstudio" else "long"
+        if use_wide:
+            if table != "annotations":
+                raise UsageError("the wide layout (one column per rater) applies to annotations")
+            source = _unpivot_wide(con, source, table, res, f"{schema}.long{k}")
+            res = resolve_columns(table, list(source.columns), dict(column_map))
+            missing = _missing_required(table, res, source.columns)
+            file_layout = "wide"
+        if missing:
+            raise InputError.single(source.file, _missing_message(table, missing, source.columns), line=1)
+        _check_extra_names(source.file, res)
+        text_extras = [c for c in res.extras if c not in existing_types]
+        extra_types = dict(existing_types)
+        if source.format != "parquet":
+            extra_types.update(infer_text_types(con, source, text_extras))
+        for col in res.extras:
+            batch.extra_types.setdefault(col, extra_types.get(col) or _type_of(con, source, col))
+        target = f"{schema}.norm{k}"
+        normalise(con, source, table=table, mapping=res.mapping, extras=list(res.extras),
+                  extra_types=batch.extra_types, taxonomy=taxonomy, file_idx=k, target=target)
+        con.execute(f"INSERT INTO {batch.bad} SELECT __file_idx, {LINE}, __pcol, __preason "
+                    f"FROM {target} WHERE __pcol IS NOT NULL")
+        n = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+        if n == 0 and source.n_rejected_records == 0:
+            raise InputError.single(source.file, "no rows (the file has a header but no records)")
+        batch.files.append(FileReport(source.file, source.format, file_layout, dict(res.mapping),
+                                      res.extras, int(n) + source.n_rejected_records))
+        parts.append(target)
+        con.execute(f"DROP TABLE {raw}")
+    union = " UNION ALL BY NAME ".join(f"SELECT * FROM {p}" for p in parts)
+    con.execute(f"CREATE OR REPLACE TABLE {batch.rows} AS {union}")
+    for p in parts:
+        con.execute(f"DROP TABLE {p}")
+    _check_duplicates(con, batch)
+    return batch
+
+
+def _type_of(con: Any, source: SourceRelation, col: str) -> str:
+    for name, sql_type, *_ in con.execute(f"DESCRIBE {source.name}").fetchall():
+        if name == col:
+            return str(sql_type)
+    return "VARCHAR"
+
+
+def _check_extra_names(file: str, res: ColumnResolution) -> None:
+    canonical = {c.lower() for c in res.mapping}
+    for col in res.extras:
+        if col.lower() in canonical or col.startswith("__"):
+            raise InputError.single(
+                file, f"column {col!r} clashes with the canonical column mapped from "
+                f"{res.mapping.get(col.lower(), col)!r}; rename it or map it with --map", line=1,
+                column=col)
+
+
+def _record_rejects(con: Any, batch: Batch, k: int, source: SourceRelation) -> None:
+    for p in source.rejects:
+        con.execute(f"INSERT INTO {batch.bad} VALUES (?, ?, ?, ?)", [k, p.line, p.column, p.reason])
+
+
+def _check_duplicates(con: Any, batch: Batch) -> None:
+    key = CONTRACTS[batch.table].key
+    cols = ", ".join(quote_ident(c) for c in key)
+    desc = " || ', ' || ".join(f"'{c}=' || coalesce({quote_ident(c)}, '∅')" for c in key)
+    con.execute(f"""
+        INSERT INTO {batch.bad}
+        SELECT __file_idx, {LINE}, NULL,
+               'duplicate (' || {desc} || '): first given on line ' || CAST(first_line AS VARCHAR)
+               || CASE WHEN first_file <> __file_idx THEN ' of file #' || CAST(first_file + 1 AS VARCHAR) ELSE '' END
+        FROM (
+            SELECT __file_idx, {LINE}, {cols},
+                   row_number() OVER w AS k,
+                   first_value({LINE}) OVER w AS first_line,
+                   first_value(__file_idx) OVER w AS first_file
+            FROM {batch.rows}
+            WHERE __pcol IS NULL
+            WINDOW w AS (PARTITION BY {cols} ORDER BY __file_idx, {LINE})
+        ) WHERE k > 1
+    """)
+
+
+def collect_problems(con: Any, batch: Batch, taxonomy: Taxonomy) -> tuple[list[Problem], int]:
+    """The first problems (by file and line) and how many more there are."""
+    total = con.execute(f"SELECT count(*) FROM {batch.bad}").fetchone()[0]
+    rows = con.execute(
+        f"SELECT __file_idx, {LINE}, col, reason FROM {batch.bad} "
+        f"ORDER BY __file_idx, {LINE} NULLS FIRST LIMIT {MAX_SHOWN}"
+    ).fetchall()
+    problems = []
+    for idx, line, col, reason in rows:
+        file = batch.files[idx].file if idx < len(batch.files) else "?"
+        problems.append(Problem(file, None if line is None else int(line), col,
+                                _enrich(str(reason), taxonomy)))
+    return problems, int(total) - len(problems)
+
+
+def _enrich(reason: str, taxonomy: Taxonomy) -> str:
+    if reason.startswith("unknown label '") and taxonomy.labels:
+        value = reason[len("unknown label '"):-1]
+        close = difflib.get_close_matches(value, list(taxonomy.labels), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        shown = ", ".join(taxonomy.labels[:12])
+        return f"{reason}{hint}; the taxonomy has: {shown}"
+    return reason
+
+
+def raise_if_problems(con: Any, batch: Batch, taxonomy: Taxonomy) -> None:
+    problems, more = collect_problems(con, batch, taxonomy)
+    if problems:
+        raise InputError(problems, more)
