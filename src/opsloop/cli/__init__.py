@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from opsloop.cli import _ws_cmds  # noqa: F401  (registers commands)
+from opsloop.cli import _report_cmds, _ws_cmds  # noqa: F401  (registers commands)
 from opsloop.cli._app import app, err_console
 from opsloop.errors import InputError, OpsloopError
 

@@ -146,7 +146,8 @@ def build_batch(
         if missing:
             raise InputError.single(source.file, _missing_message(table, missing, source.columns), line=1)
         _check_extra_names(source.file, res)
-        text_extras = [c for c in res.extras if c not in existing_types]
+        text_extras = [c for c in res.extras
+                       if c not in existing_types and _type_of(con, source, c) == "VARCHAR"]
         extra_types = dict(existing_types)
         if source.format != "parquet":
             extra_types.update(infer_text_types(con, source, text_extras))
