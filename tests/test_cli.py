@@ -18,8 +18,9 @@ OPSLOOP = str(Path(sys.executable).with_name("opsloop"))
 def run(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("OPSLOOP_WORKSPACE", None)
-    proc = subprocess.run([OPSLOOP, *args], cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=300, check=False)
+    proc = subprocess.run(
+        [OPSLOOP, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300, check=False
+    )
     if ok and proc.returncode != 0:
         pytest.fail(f"opsloop {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
     return proc
@@ -37,10 +38,19 @@ def test_init_ingest_sql_export(ws: Path, tmp_path: Path) -> None:
     assert "question → item_id" in out and "3 rows added" in out
     again = run("ingest", "annotations", str(tmp_path / "a.csv"), "--format", "json", cwd=ws)
     assert json.loads(again.stdout)["rows_added"] == 0
-    rows = json.loads(run("sql", "SELECT label, count(*) AS n FROM annotations GROUP BY 1 ORDER BY 1",
-                          "--format", "json", cwd=ws).stdout)
+    rows = json.loads(
+        run(
+            "sql",
+            "SELECT label, count(*) AS n FROM annotations GROUP BY 1 ORDER BY 1",
+            "--format",
+            "json",
+            cwd=ws,
+        ).stdout
+    )
     assert rows == [{"label": "hate", "n": 1}, {"label": "none", "n": 1}, {"label": "spam", "n": 1}]
-    csv_out = run("sql", "SELECT item_id FROM annotations ORDER BY 1 LIMIT 1", "--format", "csv", cwd=ws)
+    csv_out = run(
+        "sql", "SELECT item_id FROM annotations ORDER BY 1 LIMIT 1", "--format", "csv", cwd=ws
+    )
     assert csv_out.stdout.splitlines() == ["item_id", "q1"]
     run("export", str(tmp_path / "out"), "--format", "parquet", cwd=ws)
     assert (tmp_path / "out" / "annotations.parquet").stat().st_size > 0
@@ -57,7 +67,10 @@ def test_workspace_flag_from_elsewhere(ws: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("item_id,rater_id,label\ni1,r1,spma\n", "a.csv:2: label: unknown label 'spma' (did you mean 'spam'?)"),
+        (
+            "item_id,rater_id,label\ni1,r1,spma\n",
+            "a.csv:2: label: unknown label 'spma' (did you mean 'spam'?)",
+        ),
         ("item_id,rater_id,label\n", "a.csv: no rows (the file has a header but no records)"),
         (b"item_id,rater_id,label\ni1,r1,\xff\xfe\n", "a.csv:2: label: not UTF-8"),
         ("", "a.csv: file is empty"),

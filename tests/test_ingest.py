@@ -15,10 +15,12 @@ from opsloop.io import ingest
 
 from .helpers import make_workspace, tree_digest, write
 
-GOOD = "item_id,rater_id,label,submitted_at,duration_s,locale\n" \
-       "i1,r1,spam,2024-03-01 10:00:00,12.5,th\n" \
-       "i1,r2,none,2024-03-01T10:05:00Z,8,th\n" \
-       "i2,r1,hate,2024-03-02 09:00:00,30,en\n"
+GOOD = (
+    "item_id,rater_id,label,submitted_at,duration_s,locale\n"
+    "i1,r1,spam,2024-03-01 10:00:00,12.5,th\n"
+    "i1,r2,none,2024-03-01T10:05:00Z,8,th\n"
+    "i2,r1,hate,2024-03-02 09:00:00,30,en\n"
+)
 
 
 @pytest.fixture
@@ -29,13 +31,13 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 def rows(ws: Workspace, table: str) -> list[dict]:
-    return ws.ibis().table(table).to_pyarrow().sort_by("item_id").to_pylist()
+    return ws.backend().table(table).to_pyarrow().sort_by("item_id").to_pylist()
 
 
 def test_csv_is_typed_and_keeps_extra_dimensions(ws: Workspace, tmp_path: Path) -> None:
     result = ingest(ws, "annotations", [write(tmp_path / "a.csv", GOOD)])
     assert result.rows_added == 3
-    data = ws.ibis().table("annotations")
+    data = ws.backend().table("annotations")
     schema = dict(zip(data.columns, [str(t) for t in data.schema().types], strict=True))
     assert schema["submitted_at"].startswith("timestamp")
     assert schema["duration_s"] == "float64"
@@ -57,25 +59,62 @@ def test_same_file_twice_adds_nothing(ws: Workspace, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "line", "column", "needle"),
     [
-        ("unknown_label.csv", "item_id,rater_id,label\ni1,r1,spma\n", 2, "label", "did you mean 'spam'"),
-        ("missing_col.csv", "item_id,label\ni1,spam\n", 1, None, "missing required column(s) rater_id"),
+        (
+            "unknown_label.csv",
+            "item_id,rater_id,label\ni1,r1,spma\n",
+            2,
+            "label",
+            "did you mean 'spam'",
+        ),
+        (
+            "missing_col.csv",
+            "item_id,label\ni1,spam\n",
+            1,
+            None,
+            "missing required column(s) rater_id",
+        ),
         ("semicolon.csv", "item_id;rater_id;label\ni9;r1;spam\n", None, None, None),
-        ("bad_time.csv", "item_id,rater_id,label,submitted_at\ni1,r1,spam,yesterday\n", 2,
-         "submitted_at", "cannot parse timestamp 'yesterday'"),
-        ("bad_number.csv", "item_id,rater_id,label,duration_s\ni1,r1,spam,12\ni2,r1,spam,abc\n", 3,
-         "duration_s", "not a number: 'abc'"),
-        ("dupe.csv", "item_id,rater_id,label\nj1,r1,spam\nj2,r1,none\nj1,r1,hate\n", 4, None,
-         "duplicate (item_id=j1, rater_id=r1, task=label): first given on line 2"),
+        (
+            "bad_time.csv",
+            "item_id,rater_id,label,submitted_at\ni1,r1,spam,yesterday\n",
+            2,
+            "submitted_at",
+            "cannot parse timestamp 'yesterday'",
+        ),
+        (
+            "bad_number.csv",
+            "item_id,rater_id,label,duration_s\ni1,r1,spam,12\ni2,r1,spam,abc\n",
+            3,
+            "duration_s",
+            "not a number: 'abc'",
+        ),
+        (
+            "dupe.csv",
+            "item_id,rater_id,label\nj1,r1,spam\nj2,r1,none\nj1,r1,hate\n",
+            4,
+            None,
+            "duplicate (item_id=j1, rater_id=r1, task=label): first given on line 2",
+        ),
         ("empty_value.csv", "item_id,rater_id,label\ni1,,spam\n", 2, "rater_id", "missing value"),
-        ("ragged.csv", "item_id,rater_id,label\ni1,r1,spam\ni2,r2,none,extra\n", 3, None,
-         "too many fields"),
+        (
+            "ragged.csv",
+            "item_id,rater_id,label\ni1,r1,spam\ni2,r2,none,extra\n",
+            3,
+            None,
+            "too many fields",
+        ),
         ("header_only.csv", "item_id,rater_id,label\n", None, None, "no rows"),
         ("empty.csv", "", None, None, "file is empty"),
     ],
 )
 def test_bad_csv_is_rejected_with_location_and_workspace_unchanged(
-    ws: Workspace, tmp_path: Path, name: str, content: str, line: int | None,
-    column: str | None, needle: str | None,
+    ws: Workspace,
+    tmp_path: Path,
+    name: str,
+    content: str,
+    line: int | None,
+    column: str | None,
+    needle: str | None,
 ) -> None:
     ingest(ws, "annotations", [write(tmp_path / "seed.csv", GOOD)])
     ws.close()
@@ -107,8 +146,16 @@ def test_non_utf8_bytes_are_located(ws: Workspace, tmp_path: Path) -> None:
 
 def test_truncated_parquet_is_rejected(ws: Workspace, tmp_path: Path) -> None:
     good = tmp_path / "a.parquet"
-    pq.write_table(pa.table({"item_id": ["i1"] * 50, "rater_id": [f"r{i}" for i in range(50)],
-                             "label": ["spam"] * 50}), good)
+    pq.write_table(
+        pa.table(
+            {
+                "item_id": ["i1"] * 50,
+                "rater_id": [f"r{i}" for i in range(50)],
+                "label": ["spam"] * 50,
+            }
+        ),
+        good,
+    )
     cut = write(tmp_path / "cut.parquet", good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(InputError) as info:
         ingest(ws, "annotations", [cut])
@@ -130,7 +177,7 @@ def test_skip_quarantines_bad_rows(ws: Workspace, tmp_path: Path) -> None:
     text = "item_id,rater_id,label\ni1,r1,spam\ni2,r1,bogus\ni3,r1,x,y\ni4,r1,none\n"
     result = ingest(ws, "annotations", [write(tmp_path / "a.csv", text)], on_error="skip")
     assert (result.rows_added, result.rows_rejected) == (2, 2)
-    rejects = ws.ibis().table("_opsloop_rejects").to_pyarrow().sort_by("line").to_pylist()
+    rejects = ws.backend().table("_opsloop_rejects").to_pyarrow().sort_by("line").to_pylist()
     assert [r["line"] for r in rejects] == [3, 4]
     assert sorted(r["item_id"] for r in rows(ws, "annotations")) == ["i1", "i4"]
 
@@ -162,7 +209,11 @@ def test_common_names_are_recognised(ws: Workspace, tmp_path: Path) -> None:
     assert result.files[0].mapping == {"item_id": "task", "rater_id": "worker", "label": "label"}
     zheng = write(tmp_path / "z.tsv", "question\tworker\tanswer\nq1\tw1\tnone\n")
     result = ingest(ws, "annotations", [zheng])
-    assert result.files[0].mapping == {"item_id": "question", "rater_id": "worker", "label": "answer"}
+    assert result.files[0].mapping == {
+        "item_id": "question",
+        "rater_id": "worker",
+        "label": "answer",
+    }
     other = write(tmp_path / "o.csv", "instance_id,annotator_id,annotation\nx,y,hate\n")
     assert ingest(ws, "annotations", [other]).rows_added == 1
 
@@ -172,8 +223,12 @@ def test_explicit_map_and_config_map(tmp_path: Path) -> None:
     path = write(tmp_path / "a.csv", "post,mod,decision_code\np1,m1,spam\n")
     with pytest.raises(InputError, match="missing required column"):
         ingest(ws, "annotations", [path])
-    result = ingest(ws, "annotations", [path],
-                    column_map={"item_id": "post", "rater_id": "mod", "label": "decision_code"})
+    result = ingest(
+        ws,
+        "annotations",
+        [path],
+        column_map={"item_id": "post", "rater_id": "mod", "label": "decision_code"},
+    )
     assert result.rows_added == 1
     with pytest.raises(ConfigError, match="no column 'nope'"):
         ingest(ws, "annotations", [path], column_map={"item_id": "nope"})
@@ -191,34 +246,83 @@ def test_wide_layout_one_column_per_rater(ws: Workspace, tmp_path: Path) -> None
 
 
 def test_jsonl_and_parquet(ws: Workspace, tmp_path: Path) -> None:
-    lines = [{"item_id": "i1", "rater_id": "r1", "label": "spam", "score": 1},
-             {"item_id": "i2", "rater_id": "r1", "label": "none", "score": 2}]
+    lines = [
+        {"item_id": "i1", "rater_id": "r1", "label": "spam", "score": 1},
+        {"item_id": "i2", "rater_id": "r1", "label": "none", "score": 2},
+    ]
     path = write(tmp_path / "a.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n")
     assert ingest(ws, "annotations", [path]).rows_added == 2
-    pq.write_table(pa.table({"item_id": ["i3"], "rater_id": ["r1"], "label": ["hate"],
-                             "submitted_at": pa.array([1_700_000_000_000_000], pa.timestamp("us"))}),
-                   tmp_path / "b.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "item_id": ["i3"],
+                "rater_id": ["r1"],
+                "label": ["hate"],
+                "submitted_at": pa.array([1_700_000_000_000_000], pa.timestamp("us")),
+            }
+        ),
+        tmp_path / "b.parquet",
+    )
     assert ingest(ws, "annotations", [tmp_path / "b.parquet"]).rows_added == 1
 
 
 def test_labelstudio_export(ws: Workspace, tmp_path: Path) -> None:
     export = [
-        {"id": 1, "data": {"text": "buy now"}, "annotations": [
-            {"id": 11, "completed_by": 3, "lead_time": 4.5, "created_at": "2024-03-01T10:00:00Z",
-             "result": [{"from_name": "policy", "to_name": "text", "type": "choices",
-                         "value": {"choices": ["spam"]}}]},
-            {"id": 12, "completed_by": {"id": 4, "email": "b@example.com"}, "was_cancelled": False,
-             "result": [{"from_name": "policy", "type": "choices", "value": {"choices": ["none"]}}]},
-            {"id": 13, "completed_by": 5, "was_cancelled": True, "result": []}]},
-        {"id": 2, "data": {"text": "hi"}, "annotations": [
-            {"id": 14, "completed_by": 3,
-             "result": [{"from_name": "policy", "type": "choices", "value": {"choices": ["none"]}}]}]},
+        {
+            "id": 1,
+            "data": {"text": "buy now"},
+            "annotations": [
+                {
+                    "id": 11,
+                    "completed_by": 3,
+                    "lead_time": 4.5,
+                    "created_at": "2024-03-01T10:00:00Z",
+                    "result": [
+                        {
+                            "from_name": "policy",
+                            "to_name": "text",
+                            "type": "choices",
+                            "value": {"choices": ["spam"]},
+                        }
+                    ],
+                },
+                {
+                    "id": 12,
+                    "completed_by": {"id": 4, "email": "b@example.com"},
+                    "was_cancelled": False,
+                    "result": [
+                        {"from_name": "policy", "type": "choices", "value": {"choices": ["none"]}}
+                    ],
+                },
+                {"id": 13, "completed_by": 5, "was_cancelled": True, "result": []},
+            ],
+        },
+        {
+            "id": 2,
+            "data": {"text": "hi"},
+            "annotations": [
+                {
+                    "id": 14,
+                    "completed_by": 3,
+                    "result": [
+                        {"from_name": "policy", "type": "choices", "value": {"choices": ["none"]}}
+                    ],
+                }
+            ],
+        },
     ]
     path = write(tmp_path / "export.json", json.dumps(export))
     result = ingest(ws, "annotations", [path])
     assert result.files[0].layout == "labelstudio"
-    got = {(r["item_id"], r["rater_id"]): (r["label"], r["duration_s"]) for r in rows(ws, "annotations")}
-    assert got == {("1", "3"): ("spam", 4.5), ("1", "4"): ("none", None), ("2", "3"): ("none", None)}
+    got = {
+        (r["item_id"], r["rater_id"]): (r["label"], r["duration_s"])
+        for r in rows(ws, "annotations")
+    }
+    assert got == {
+        ("1", "3"): ("spam", 4.5),
+        ("1", "4"): ("none", None),
+        ("2", "3"): ("none", None),
+    }
 
 
 def test_audit_must_reference_an_annotation(ws: Workspace, tmp_path: Path) -> None:
@@ -236,8 +340,14 @@ def test_audit_must_reference_an_annotation(ws: Workspace, tmp_path: Path) -> No
 def test_preference_choice_synonyms_and_bad_choice(ws: Workspace, tmp_path: Path) -> None:
     prefs = write(tmp_path / "p.csv", "pair_id,worker_id,label\np1,w1,a1\np1,w2,equal\np2,w1,a2\n")
     ingest(ws, "preferences", [prefs])
-    assert [r["choice"] for r in ws.ibis().table("preferences").to_pyarrow().sort_by(
-        [("pair_id", "ascending"), ("rater_id", "ascending")]).to_pylist()] == ["a", "tie", "b"]
+    assert [
+        r["choice"]
+        for r in ws.backend()
+        .table("preferences")
+        .to_pyarrow()
+        .sort_by([("pair_id", "ascending"), ("rater_id", "ascending")])
+        .to_pylist()
+    ] == ["a", "tie", "b"]
     bad = write(tmp_path / "q.csv", "pair_id,rater_id,choice\np9,w1,maybe\n")
     with pytest.raises(InputError, match="'maybe' is not one of a, b, tie"):
         ingest(ws, "preferences", [bad])

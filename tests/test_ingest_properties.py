@@ -27,13 +27,19 @@ def annotation_rows(draw: st.DrawFn) -> list[dict[str, object]]:
     keys = draw(st.lists(st.tuples(ids, ids), min_size=1, max_size=30, unique=True))
     rows = []
     for item, rater in keys:
-        rows.append({
-            "item_id": item,
-            "rater_id": rater,
-            "label": draw(st.sampled_from(LABELS)),
-            "duration_s": draw(st.one_of(st.none(), st.floats(0, 1e4, allow_nan=False).map(lambda x: round(x, 3)))),
-            "queue": draw(st.one_of(st.none(), st.sampled_from(["a", "b", "ünï", "x y"]))),
-        })
+        rows.append(
+            {
+                "item_id": item,
+                "rater_id": rater,
+                "label": draw(st.sampled_from(LABELS)),
+                "duration_s": draw(
+                    st.one_of(
+                        st.none(), st.floats(0, 1e4, allow_nan=False).map(lambda x: round(x, 3))
+                    )
+                ),
+                "queue": draw(st.one_of(st.none(), st.sampled_from(["a", "b", "ünï", "x y"]))),
+            }
+        )
     return rows
 
 
@@ -49,14 +55,25 @@ def _write(rows: list[dict[str, object]], fmt: str, path: Path) -> Path:
     elif fmt == "jsonl":
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     else:
-        pq.write_table(pa.table({c: pa.array([r[c] for r in rows],
-                                             pa.float64() if c == "duration_s" else pa.string())
-                                 for c in cols}), path)
+        pq.write_table(
+            pa.table(
+                {
+                    c: pa.array(
+                        [r[c] for r in rows], pa.float64() if c == "duration_s" else pa.string()
+                    )
+                    for c in cols
+                }
+            ),
+            path,
+        )
     return path
 
 
-_SETTINGS = settings(max_examples=20, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+_SETTINGS = settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @_SETTINGS
@@ -67,14 +84,20 @@ def test_valid_tables_round_trip(rows: list[dict[str, object]], fmt: str) -> Non
         path = _write(rows, fmt, Path(tmp) / f"a.{fmt}")
         result = ingest(ws, "annotations", [path])
         assert result.rows_added == len(rows)
-        got = ws.ibis().table("annotations").select(
-            "item_id", "rater_id", "label", "duration_s", "queue").to_pyarrow().to_pylist()
+        got = (
+            ws.backend()
+            .table("annotations")
+            .select("item_id", "rater_id", "label", "duration_s", "queue")
+            .to_pyarrow()
+            .to_pylist()
+        )
         ws.close()
     key = lambda r: (r["item_id"], r["rater_id"])  # noqa: E731
     want = sorted(rows, key=key)
     got = sorted(got, key=key)
-    assert [(r["item_id"], r["rater_id"], r["label"], r["queue"]) for r in got] == \
-           [(r["item_id"], r["rater_id"], r["label"], r["queue"]) for r in want]
+    assert [(r["item_id"], r["rater_id"], r["label"], r["queue"]) for r in got] == [
+        (r["item_id"], r["rater_id"], r["label"], r["queue"]) for r in want
+    ]
     for g, w in zip(got, want, strict=True):
         if w["duration_s"] is None:
             assert g["duration_s"] is None
@@ -109,8 +132,19 @@ def test_corruptions_are_located_and_change_nothing(
         bad.insert(index, dict(rows[0]))
     with tempfile.TemporaryDirectory() as tmp:
         ws = make_workspace(Path(tmp) / "ws")
-        seed = _write([{"item_id": "seed", "rater_id": "seed", "label": "none",
-                        "duration_s": 1.0, "queue": "a"}], "csv", Path(tmp) / "seed.csv")
+        seed = _write(
+            [
+                {
+                    "item_id": "seed",
+                    "rater_id": "seed",
+                    "label": "none",
+                    "duration_s": 1.0,
+                    "queue": "a",
+                }
+            ],
+            "csv",
+            Path(tmp) / "seed.csv",
+        )
         ingest(ws, "annotations", [seed])
         ws.close()
         before = tree_digest(ws.root)

@@ -36,7 +36,11 @@ def test_zheng2017_answers_and_truth(
 ) -> None:
     base = shared_data / "zheng2017" / folder
     result = ingest(ws, "annotations", [base / "answer.csv"])
-    assert result.files[0].mapping == {"item_id": "question", "rater_id": "worker", "label": "answer"}
+    assert result.files[0].mapping == {
+        "item_id": "question",
+        "rater_id": "worker",
+        "label": "answer",
+    }
     assert result.rows_added == answers
     t = ws.table("annotations")
     assert t.item_id.nunique().execute() == items
@@ -67,14 +71,16 @@ def lewidi_long(shared_data: Path, name: str, out: Path) -> Path:
                 raters.append(rater.strip())
                 labels.append(label.strip())
                 splits.append(split)
-    pq.write_table(pa.table({"item_id": item_ids, "annotator": raters, "label": labels,
-                             "split": splits}), out)
+    pq.write_table(
+        pa.table({"item_id": item_ids, "annotator": raters, "label": labels, "split": splits}), out
+    )
     return out
 
 
 @pytest.mark.parametrize(("name", "items", "labels"), LEWIDI)
-def test_lewidi_long(ws: Workspace, shared_data: Path, tmp_path: Path, name: str, items: int,
-                     labels: int) -> None:
+def test_lewidi_long(
+    ws: Workspace, shared_data: Path, tmp_path: Path, name: str, items: int, labels: int
+) -> None:
     path = lewidi_long(shared_data, name, tmp_path / f"{name}.parquet")
     table = pq.read_table(path)
     pairs = list(zip(table["item_id"].to_pylist(), table["annotator"].to_pylist(), strict=True))

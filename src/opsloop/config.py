@@ -186,9 +186,7 @@ def _unknown(value: str, known: Any) -> str:
 
 def _drop_empty(data: Any) -> Any:
     if isinstance(data, dict):
-        return {
-            k: _drop_empty(v) for k, v in data.items() if v is not None and v != {} and v != []
-        }
+        return {k: _drop_empty(v) for k, v in data.items() if v is not None and v != {} and v != []}
     return data
 
 

@@ -86,7 +86,7 @@ class Workspace:
         path.mkdir(exist_ok=True)
         return path
 
-    def ibis(self, *, read_only: bool = False) -> DuckDBBackend:
+    def backend(self, *, read_only: bool = False) -> DuckDBBackend:
         """An Ibis DuckDB backend on the workspace store (kept open)."""
         if self._con is not None and (self._read_only == read_only or not read_only):
             return self._con
@@ -106,7 +106,7 @@ class Workspace:
     @contextmanager
     def connection(self, *, read_only: bool = False) -> Iterator[Any]:
         """The raw DuckDB connection (for ingestion and SQL access)."""
-        yield self.ibis(read_only=read_only).con
+        yield self.backend(read_only=read_only).con
 
     def close(self) -> None:
         if self._con is not None:
@@ -123,7 +123,7 @@ class Workspace:
     def table_names(self) -> list[str]:
         if not self.store_path.exists():
             return []
-        names = self.ibis().list_tables()
+        names = self.backend().list_tables()
         return sorted(n for n in names if n in TABLE_NAMES)
 
     def has_table(self, name: str) -> bool:
@@ -131,13 +131,15 @@ class Workspace:
 
     def table(self, name: str) -> ibis.Table:
         if not self.has_table(name):
-            raise WorkspaceError(f"the workspace has no {name!r} table yet (run `opsloop ingest {name} FILE`)")
-        return self.ibis().table(name)
+            raise WorkspaceError(
+                f"the workspace has no {name!r} table yet (run `opsloop ingest {name} FILE`)"
+            )
+        return self.backend().table(name)
 
     def row_count(self, name: str) -> int:
         if not self.has_table(name):
             return 0
-        return int(self.ibis().table(name).count().execute())
+        return int(self.backend().table(name).count().execute())
 
 
 def _configure(con: Any, ws: Workspace) -> None:

@@ -34,6 +34,7 @@ def main() -> None:
             raise
         err_console.print(
             f"internal error: {type(exc).__name__}: {exc} (set OPSLOOP_DEBUG=1 for the traceback)",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
         sys.exit(70)

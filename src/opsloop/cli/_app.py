@@ -49,7 +49,10 @@ state = _State()
 @app.callback()
 def _root(
     workspace: Path | None = typer.Option(
-        None, "--workspace", "-w", envvar="OPSLOOP_WORKSPACE",
+        None,
+        "--workspace",
+        "-w",
+        envvar="OPSLOOP_WORKSPACE",
         help="Workspace directory (default: the nearest one holding opsloop.toml).",
     ),
 ) -> None:
@@ -93,7 +96,10 @@ def _cell(value: Any) -> str:
 
 
 def render_rows(
-    rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, title: str | None = None,
+    rows: Sequence[dict[str, Any]],
+    fmt: OutputFormat,
+    *,
+    title: str | None = None,
     columns: Sequence[str] | None = None,
 ) -> None:
     """Print records as a rich table, JSON (a list of records) or CSV."""

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from opsloop.cli._app import OutputFormat, app, console, dumps, open_workspace, progress_status, render_rows
+from opsloop.cli._app import (
+    OutputFormat,
+    app,
+    console,
+    dumps,
+    open_workspace,
+    progress_status,
+    render_rows,
+)
 from opsloop.errors import UsageError
 from opsloop.report import Overview, ReportFiles, run_demo, write_report
 
@@ -16,13 +24,30 @@ SCALES = ("small", "1m", "10m")
 def _print_summary(files: ReportFiles, fmt: OutputFormat) -> None:
     overview: Overview = files.overview
     if fmt is OutputFormat.json:
-        typer.echo(dumps({"report_html": str(files.html), "report_json": str(files.json),
-                          "kpis": [k.to_dict() for k in overview.kpis], "notes": list(overview.notes)}))
+        typer.echo(
+            dumps(
+                {
+                    "report_html": str(files.html),
+                    "report_json": str(files.json),
+                    "kpis": [k.to_dict() for k in overview.kpis],
+                    "notes": list(overview.notes),
+                }
+            )
+        )
         return
     rows = []
     for k in overview.kpis:
-        rows.append({"kpi": k.name, "value": k.value, "ci_low": k.ci_low, "ci_high": k.ci_high,
-                     "n": k.n, "target": k.target, "status": k.status if k.target is not None else ""})
+        rows.append(
+            {
+                "kpi": k.name,
+                "value": k.value,
+                "ci_low": k.ci_low,
+                "ci_high": k.ci_high,
+                "n": k.n,
+                "target": k.target,
+                "status": k.status if k.target is not None else "",
+            }
+        )
     render_rows(rows, fmt, title=f"KPI summary · {overview.project}")
     for note in overview.notes:
         console.print(f"note: {note}", highlight=False)
@@ -31,7 +56,9 @@ def _print_summary(files: ReportFiles, fmt: OutputFormat) -> None:
 
 @app.command()
 def demo(
-    directory: Path = typer.Argument(Path("opsloop-demo"), help="Where to create the demo workspace."),
+    directory: Path = typer.Argument(
+        Path("opsloop-demo"), help="Where to create the demo workspace."
+    ),
     scale: str = typer.Option("small", help="small (seconds), 1m or 10m annotations."),
     seed: int = typer.Option(7, help="Random seed: the same seed gives the same operation."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
@@ -46,7 +73,9 @@ def demo(
 
 @app.command()
 def report(
-    out: Path | None = typer.Option(None, "--out", help="Directory for report.html and report.json (default: the workspace)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Directory for report.html and report.json (default: the workspace)."
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
 ) -> None:
     """Write the quality report (report.html and report.json) for the workspace."""

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from opsloop.cli._app import OutputFormat, app, console, dumps, open_workspace, progress_status, render_rows
+from opsloop.cli._app import (
+    OutputFormat,
+    app,
+    console,
+    dumps,
+    open_workspace,
+    progress_status,
+    render_rows,
+)
 from opsloop.config import Config, ProjectConfig, Taxonomy
 from opsloop.engine import Workspace
 from opsloop.errors import UsageError
@@ -39,14 +47,19 @@ def _print_ingest(result: IngestResult, fmt: OutputFormat) -> None:
         return
     for f in result.files:
         mapping = ", ".join(f"{src} → {dst}" for dst, src in f.mapping.items() if src != dst)
-        console.print(f"{f.file}: {f.format}, {f.layout} layout, {f.rows_read:,} records; "
-                      f"columns: {mapping or 'canonical names'}"
-                      + (f"; extra dimensions: {', '.join(f.extras)}" if f.extras else ""))
+        console.print(
+            f"{f.file}: {f.format}, {f.layout} layout, {f.rows_read:,} records; "
+            f"columns: {mapping or 'canonical names'}"
+            + (f"; extra dimensions: {', '.join(f.extras)}" if f.extras else "")
+        )
     console.print(
         f"{result.table}: [bold]{result.rows_added:,}[/] rows added, "
         f"{result.rows_already_present:,} already present"
-        + (f", [yellow]{result.rows_rejected:,} rejected[/] (see table _opsloop_rejects)"
-           if result.rows_rejected else "")
+        + (
+            f", [yellow]{result.rows_rejected:,} rejected[/] (see table _opsloop_rejects)"
+            if result.rows_rejected
+            else ""
+        )
     )
     for p in result.problems:
         console.print(f"  rejected {p}", highlight=False)
@@ -54,13 +67,27 @@ def _print_ingest(result: IngestResult, fmt: OutputFormat) -> None:
 
 @app.command("ingest")
 def ingest_cmd(
-    table: str = typer.Argument(..., help="annotations, items, raters, gold, audits, predictions, preferences or evals."),
-    files: list[Path] = typer.Argument(..., help="CSV, TSV, Parquet, JSONL or Label Studio JSON files."),
-    map_: list[str] = typer.Option([], "--map", help="Column map CANONICAL=COLUMN, e.g. rater_id=worker (repeatable)."),
+    table: str = typer.Argument(
+        ..., help="annotations, items, raters, gold, audits, predictions, preferences or evals."
+    ),
+    files: list[Path] = typer.Argument(
+        ..., help="CSV, TSV, Parquet, JSONL or Label Studio JSON files."
+    ),
+    map_: list[str] = typer.Option(
+        [], "--map", help="Column map CANONICAL=COLUMN, e.g. rater_id=worker (repeatable)."
+    ),
     layout: str = typer.Option("auto", help="auto, long, or wide (one column per rater)."),
-    input_format: str | None = typer.Option(None, "--input-format", help="csv, tsv, parquet, jsonl, json, labelstudio (default: from the file name)."),
-    delimiter: str | None = typer.Option(None, help="Field delimiter for CSV/TSV (default: detected)."),
-    on_error: str = typer.Option("fail", "--on-error", help="fail (reject the whole batch) or skip (quarantine bad rows)."),
+    input_format: str | None = typer.Option(
+        None,
+        "--input-format",
+        help="csv, tsv, parquet, jsonl, json, labelstudio (default: from the file name).",
+    ),
+    delimiter: str | None = typer.Option(
+        None, help="Field delimiter for CSV/TSV (default: detected)."
+    ),
+    on_error: str = typer.Option(
+        "fail", "--on-error", help="fail (reject the whole batch) or skip (quarantine bad rows)."
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Output: table or json."),
 ) -> None:
     """Validate files against a table contract and add their new rows (all-or-nothing)."""
@@ -70,8 +97,17 @@ def ingest_cmd(
         raise UsageError(f"--on-error {on_error!r}: expected fail or skip")
     ws = open_workspace()
     with progress_status(f"ingesting {table}") as say:
-        result = ingest(ws, table, files, column_map=parse_map_flags(map_), layout=layout,  # type: ignore[arg-type]
-                        fmt=input_format, delimiter=delimiter, on_error=on_error, progress=say)  # type: ignore[arg-type]
+        result = ingest(
+            ws,
+            table,
+            files,
+            column_map=parse_map_flags(map_),
+            layout=layout,  # type: ignore[arg-type]
+            fmt=input_format,
+            delimiter=delimiter,
+            on_error=on_error,  # type: ignore[arg-type]
+            progress=say,
+        )
     ws.close()
     _print_ingest(result, fmt)
 
@@ -101,14 +137,18 @@ def sql(
 def export(
     directory: Path = typer.Argument(..., help="Where to write one file per table."),
     fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
-    tables_: str | None = typer.Option(None, "--tables", help="Comma-separated tables (default: all)."),
+    tables_: str | None = typer.Option(
+        None, "--tables", help="Comma-separated tables (default: all)."
+    ),
 ) -> None:
     """Export the workspace tables as Parquet or CSV for BI tools (Power BI, Superset, Metabase)."""
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(EXPORT_FORMATS)}")
     ws = open_workspace()
     with progress_status("exporting") as say:
-        written = export_tables(ws, directory, fmt=fmt, tables=_split(tables_) or None, progress=say)
+        written = export_tables(
+            ws, directory, fmt=fmt, tables=_split(tables_) or None, progress=say
+        )
     ws.close()
     for path, n in written:
         console.print(f"{path}  ({n:,} rows)")

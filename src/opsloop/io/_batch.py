@@ -43,8 +43,14 @@ class FileReport:
     rows_read: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "format": self.format, "layout": self.layout,
-                "mapping": self.mapping, "extras": list(self.extras), "rows_read": self.rows_read}
+        return {
+            "file": self.file,
+            "format": self.format,
+            "layout": self.layout,
+            "mapping": self.mapping,
+            "extras": list(self.extras),
+            "rows_read": self.rows_read,
+        }
 
 
 @dataclass
@@ -63,7 +69,9 @@ def _missing_required(table: str, res: ColumnResolution, columns: Sequence[str])
 
 
 def _missing_message(table: str, missing: list[str], columns: Sequence[str]) -> str:
-    msg = f"missing required column(s) {', '.join(missing)} for {table} (found: {', '.join(columns)})"
+    msg = (
+        f"missing required column(s) {', '.join(missing)} for {table} (found: {', '.join(columns)})"
+    )
     if len(columns) == 1 and any(d in columns[0] for d in (";", "|", "\t", ",")):
         msg += "; wrong delimiter? pass --delimiter"
     else:
@@ -71,8 +79,9 @@ def _missing_message(table: str, missing: list[str], columns: Sequence[str]) -> 
     return msg
 
 
-def _unpivot_wide(con: Any, source: SourceRelation, table: str, res: ColumnResolution,
-                  target: str) -> SourceRelation:
+def _unpivot_wide(
+    con: Any, source: SourceRelation, table: str, res: ColumnResolution, target: str
+) -> SourceRelation:
     """One column per rater -> long (item_id, rater_id, label); empty cells are dropped."""
     keep = list(res.mapping.values())
     raters = [c for c in source.columns if c not in keep]
@@ -112,8 +121,10 @@ def build_batch(
         raise UsageError("no input files given")
     say = progress or (lambda _msg: None)
     batch = Batch(table, f"{schema}.rows", f"{schema}.bad")
-    con.execute(f"CREATE OR REPLACE TABLE {batch.bad} (__file_idx INTEGER, {LINE} BIGINT, "
-                "col VARCHAR, reason VARCHAR)")
+    con.execute(
+        f"CREATE OR REPLACE TABLE {batch.bad} (__file_idx INTEGER, {LINE} BIGINT, "
+        "col VARCHAR, reason VARCHAR)"
+    )
     parts: list[str] = []
     for k, path in enumerate(paths):
         check_file(path)
@@ -124,7 +135,9 @@ def build_batch(
             file_fmt == "labelstudio" or looks_like_labelstudio(con, path)
         ):
             if table != "annotations":
-                raise InputError.single(str(path), f"a Label Studio export holds annotations, not {table}")
+                raise InputError.single(
+                    str(path), f"a Label Studio export holds annotations, not {table}"
+                )
             source = read_labelstudio(con, path, raw)
         else:
             source = read_source(con, path, file_fmt, raw, delimiter=delimiter)
@@ -132,7 +145,9 @@ def build_batch(
         res = resolve_columns(table, list(source.columns), dict(column_map))
         missing = _missing_required(table, res, source.columns)
         use_wide = layout == "wide" or (
-            layout == "auto" and table == "annotations" and set(missing) == {"rater_id", "label"}
+            layout == "auto"
+            and table == "annotations"
+            and set(missing) == {"rater_id", "label"}
             and len(res.extras) >= 2
         )
         file_layout = "labelstudio" if source.format == "labelstudio" else "long"
@@ -144,25 +159,49 @@ def build_batch(
             missing = _missing_required(table, res, source.columns)
             file_layout = "wide"
         if missing:
-            raise InputError.single(source.file, _missing_message(table, missing, source.columns), line=1)
+            raise InputError.single(
+                source.file, _missing_message(table, missing, source.columns), line=1
+            )
         _check_extra_names(source.file, res)
-        text_extras = [c for c in res.extras
-                       if c not in existing_types and _type_of(con, source, c) == "VARCHAR"]
+        text_extras = [
+            c
+            for c in res.extras
+            if c not in existing_types and _type_of(con, source, c) == "VARCHAR"
+        ]
         extra_types = dict(existing_types)
         if source.format != "parquet":
             extra_types.update(infer_text_types(con, source, text_extras))
         for col in res.extras:
             batch.extra_types.setdefault(col, extra_types.get(col) or _type_of(con, source, col))
         target = f"{schema}.norm{k}"
-        normalise(con, source, table=table, mapping=res.mapping, extras=list(res.extras),
-                  extra_types=batch.extra_types, taxonomy=taxonomy, file_idx=k, target=target)
-        con.execute(f"INSERT INTO {batch.bad} SELECT __file_idx, {LINE}, __pcol, __preason "
-                    f"FROM {target} WHERE __pcol IS NOT NULL")
+        normalise(
+            con,
+            source,
+            table=table,
+            mapping=res.mapping,
+            extras=list(res.extras),
+            extra_types=batch.extra_types,
+            taxonomy=taxonomy,
+            file_idx=k,
+            target=target,
+        )
+        con.execute(
+            f"INSERT INTO {batch.bad} SELECT __file_idx, {LINE}, __pcol, __preason "
+            f"FROM {target} WHERE __pcol IS NOT NULL"
+        )
         n = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
         if n == 0 and source.n_rejected_records == 0:
             raise InputError.single(source.file, "no rows (the file has a header but no records)")
-        batch.files.append(FileReport(source.file, source.format, file_layout, dict(res.mapping),
-                                      res.extras, int(n) + source.n_rejected_records))
+        batch.files.append(
+            FileReport(
+                source.file,
+                source.format,
+                file_layout,
+                dict(res.mapping),
+                res.extras,
+                int(n) + source.n_rejected_records,
+            )
+        )
         parts.append(target)
         con.execute(f"DROP TABLE {raw}")
     union = " UNION ALL BY NAME ".join(f"SELECT * FROM {p}" for p in parts)
@@ -185,9 +224,12 @@ def _check_extra_names(file: str, res: ColumnResolution) -> None:
     for col in res.extras:
         if col.lower() in canonical or col.startswith("__"):
             raise InputError.single(
-                file, f"column {col!r} clashes with the canonical column mapped from "
-                f"{res.mapping.get(col.lower(), col)!r}; rename it or map it with --map", line=1,
-                column=col)
+                file,
+                f"column {col!r} clashes with the canonical column mapped from "
+                f"{res.mapping.get(col.lower(), col)!r}; rename it or map it with --map",
+                line=1,
+                column=col,
+            )
 
 
 def _record_rejects(con: Any, batch: Batch, k: int, source: SourceRelation) -> None:
@@ -226,14 +268,15 @@ def collect_problems(con: Any, batch: Batch, taxonomy: Taxonomy) -> tuple[list[P
     problems = []
     for idx, line, col, reason in rows:
         file = batch.files[idx].file if idx < len(batch.files) else "?"
-        problems.append(Problem(file, None if line is None else int(line), col,
-                                _enrich(str(reason), taxonomy)))
+        problems.append(
+            Problem(file, None if line is None else int(line), col, _enrich(str(reason), taxonomy))
+        )
     return problems, int(total) - len(problems)
 
 
 def _enrich(reason: str, taxonomy: Taxonomy) -> str:
     if reason.startswith("unknown label '") and taxonomy.labels:
-        value = reason[len("unknown label '"):-1]
+        value = reason[len("unknown label '") : -1]
         close = difflib.get_close_matches(value, list(taxonomy.labels), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         shown = ", ".join(taxonomy.labels[:12])

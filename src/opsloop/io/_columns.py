@@ -18,14 +18,62 @@ from dataclasses import dataclass
 from opsloop.errors import ConfigError
 from opsloop.schema import CONTRACTS
 
-_ITEM = ("item_id", "item", "question", "question_id", "instance_id", "instance", "unit_id",
-         "unit", "units", "subject", "example_id", "doc_id", "document_id", "content_id",
-         "object_id", "sample_id", "post_id", "message_id", "text_id", "id")
-_RATER = ("rater_id", "rater", "worker", "worker_id", "workerid", "_worker_id", "annotator",
-          "annotator_id", "user", "user_id", "coder", "coder_id", "labeler", "labeller",
-          "labeler_id", "judge", "observer", "completed_by", "reviewer_id", "moderator_id")
-_LABEL = ("label", "answer", "annotation", "judgment", "judgement", "rating", "response",
-          "class", "value", "decision")
+_ITEM = (
+    "item_id",
+    "item",
+    "question",
+    "question_id",
+    "instance_id",
+    "instance",
+    "unit_id",
+    "unit",
+    "units",
+    "subject",
+    "example_id",
+    "doc_id",
+    "document_id",
+    "content_id",
+    "object_id",
+    "sample_id",
+    "post_id",
+    "message_id",
+    "text_id",
+    "id",
+)
+_RATER = (
+    "rater_id",
+    "rater",
+    "worker",
+    "worker_id",
+    "workerid",
+    "_worker_id",
+    "annotator",
+    "annotator_id",
+    "user",
+    "user_id",
+    "coder",
+    "coder_id",
+    "labeler",
+    "labeller",
+    "labeler_id",
+    "judge",
+    "observer",
+    "completed_by",
+    "reviewer_id",
+    "moderator_id",
+)
+_LABEL = (
+    "label",
+    "answer",
+    "annotation",
+    "judgment",
+    "judgement",
+    "rating",
+    "response",
+    "class",
+    "value",
+    "decision",
+)
 
 SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
     "annotations": {
@@ -34,31 +82,60 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
         "label": _LABEL,
         "annotation_id": ("annotation_id", "judgment_id", "response_id"),
         "task": ("task", "question_name", "from_name", "field"),
-        "submitted_at": ("submitted_at", "submit_time", "completed_at", "created_at",
-                         "_created_at", "timestamp", "time"),
+        "submitted_at": (
+            "submitted_at",
+            "submit_time",
+            "completed_at",
+            "created_at",
+            "_created_at",
+            "timestamp",
+            "time",
+        ),
         "started_at": ("started_at", "start_time", "_started_at"),
-        "duration_s": ("duration_s", "duration", "lead_time", "handling_time", "time_spent",
-                       "seconds", "aht"),
+        "duration_s": (
+            "duration_s",
+            "duration",
+            "lead_time",
+            "handling_time",
+            "time_spent",
+            "seconds",
+            "aht",
+        ),
         "guideline_version": ("guideline_version", "guidelines", "policy_version"),
         "queue": ("queue", "queue_name", "project"),
         "is_gold_check": ("is_gold_check", "_golden", "golden", "is_honeypot", "honeypot"),
     },
-    "items": {"item_id": _ITEM, "text": ("text", "content", "body", "message"),
-              "locale": ("locale", "language", "lang")},
+    "items": {
+        "item_id": _ITEM,
+        "text": ("text", "content", "body", "message"),
+        "locale": ("locale", "language", "lang"),
+    },
     "raters": {"rater_id": _RATER},
-    "gold": {"item_id": _ITEM, "label": ("label", "truth", "gold", "gold_label",
-                                         "correct_label", "answer", "true_label")},
-    "audits": {"item_id": _ITEM, "rater_id": _RATER,
-               "verdict": ("verdict", "audit_verdict", "is_correct", "correct", "result"),
-               "auditor_id": ("auditor_id", "auditor", "qa_id", "reviewer")},
-    "predictions": {"item_id": _ITEM, "model_version": ("model_version", "model", "model_id"),
-                    "label": ("label", "prediction", "predicted_label", "pred")},
-    "preferences": {"pair_id": ("pair_id", "comparison_id", "pair", "id"),
-                    "rater_id": _RATER,
-                    "choice": ("choice", "preference", "preferred", "winner", "label")},
-    "evals": {"model_version": ("model_version", "model", "model_id"),
-              "item_id": _ITEM + ("prompt_id",),
-              "outcome": ("outcome", "result", "score", "passed", "verdict")},
+    "gold": {
+        "item_id": _ITEM,
+        "label": ("label", "truth", "gold", "gold_label", "correct_label", "answer", "true_label"),
+    },
+    "audits": {
+        "item_id": _ITEM,
+        "rater_id": _RATER,
+        "verdict": ("verdict", "audit_verdict", "is_correct", "correct", "result"),
+        "auditor_id": ("auditor_id", "auditor", "qa_id", "reviewer"),
+    },
+    "predictions": {
+        "item_id": _ITEM,
+        "model_version": ("model_version", "model", "model_id"),
+        "label": ("label", "prediction", "predicted_label", "pred"),
+    },
+    "preferences": {
+        "pair_id": ("pair_id", "comparison_id", "pair", "id"),
+        "rater_id": _RATER,
+        "choice": ("choice", "preference", "preferred", "winner", "label"),
+    },
+    "evals": {
+        "model_version": ("model_version", "model", "model_id"),
+        "item_id": (*_ITEM, "prompt_id"),
+        "outcome": ("outcome", "result", "score", "passed", "verdict"),
+    },
 }
 
 
@@ -68,7 +145,7 @@ class ColumnResolution:
 
     mapping: dict[str, str]
     recognised: tuple[str, ...]  # canonical names found by synonym rather than given
-    extras: tuple[str, ...]      # source columns kept as slice dimensions
+    extras: tuple[str, ...]  # source columns kept as slice dimensions
 
     def describe(self) -> str:
         moved = [f"{src} → {dst}" for dst, src in self.mapping.items() if src != dst]
@@ -86,9 +163,7 @@ def parse_map_flags(flags: list[str] | tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def resolve_columns(
-    table: str, columns: list[str], explicit: dict[str, str]
-) -> ColumnResolution:
+def resolve_columns(table: str, columns: list[str], explicit: dict[str, str]) -> ColumnResolution:
     """Map ``columns`` (as in the file) to the table contract.
 
     Missing required columns are not an error here: the caller reports them
@@ -125,16 +200,16 @@ def resolve_columns(
         and not any(s in lower for s in _ITEM if lower.get(s) not in used)
         and "task" not in explicit
     ):
-        mapping["item_id"] = mapping.pop("task")
+        mapping["item_id"] = str(mapping.pop("task"))
         recognised.append("item_id")
     for canonical, names in synonyms.items():
         if canonical in mapping:
             continue
         for name in names:
-            source = lower.get(name)
-            if source is not None and source not in used:
-                mapping[canonical] = source
-                used.add(source)
+            found = lower.get(name)
+            if found is not None and found not in used:
+                mapping[canonical] = found
+                used.add(found)
                 recognised.append(canonical)
                 break
     order = [c.name for c in contract.columns if c.name in mapping]

@@ -15,7 +15,9 @@ from opsloop.io._readers import quote_ident, sql_string
 EXPORT_FORMATS = ("parquet", "csv")
 
 
-def run_sql(ws: Workspace, query: str, *, limit: int = 0) -> tuple[list[str], list[tuple[Any, ...]]]:
+def run_sql(
+    ws: Workspace, query: str, *, limit: int = 0
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run ``query`` on a read-only connection with file access switched off."""
     if not ws.store_path.exists():
         raise WorkspaceError(f"{ws.store_path}: the store does not exist yet")
@@ -56,7 +58,9 @@ def export_tables(
     known = set(ws.table_names())
     for name in names:
         if name not in known:
-            raise UsageError(f"no table {name!r} in the workspace (have: {', '.join(sorted(known))})")
+            raise UsageError(
+                f"no table {name!r} in the workspace (have: {', '.join(sorted(known))})"
+            )
     directory.mkdir(parents=True, exist_ok=True)
     out: list[tuple[Path, int]] = []
     options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
@@ -66,7 +70,9 @@ def export_tables(
                 progress(f"exporting {name}")
             path = directory / f"{name}.{fmt}"
             tmp = path.with_suffix(path.suffix + ".tmp")
-            con.execute(f"COPY (SELECT * FROM {quote_ident(name)}) TO {sql_string(tmp.as_posix())} ({options})")
+            con.execute(
+                f"COPY (SELECT * FROM {quote_ident(name)}) TO {sql_string(tmp.as_posix())} ({options})"
+            )
             tmp.replace(path)
             n = con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0]
             out.append((path, int(n)))

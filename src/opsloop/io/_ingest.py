@@ -129,7 +129,9 @@ def _create_or_extend(con: Any, table: str, extra_types: Mapping[str, str]) -> l
     else:
         for name, sql_type in extra_types.items():
             if name not in existing:
-                con.execute(f"ALTER TABLE main.{quote_ident(table)} ADD COLUMN {quote_ident(name)} {sql_type}")
+                con.execute(
+                    f"ALTER TABLE main.{quote_ident(table)} ADD COLUMN {quote_ident(name)} {sql_type}"
+                )
     return [c.name for c in contract.columns] + [n for n in extra_types]
 
 
@@ -165,10 +167,21 @@ def ingest(
         con.execute(f"ATTACH {sql_string(scratch.as_posix())} AS stage")
         try:
             batch = build_batch(
-                con, table, paths, column_map=explicit, taxonomy=ws.config.taxonomy,
-                existing_types={k: v for k, v in _existing_types(con, table).items()
-                                if k not in {c.name for c in CONTRACTS[table].columns}},
-                schema="stage", layout=layout, fmt=fmt, delimiter=delimiter, progress=say,
+                con,
+                table,
+                paths,
+                column_map=explicit,
+                taxonomy=ws.config.taxonomy,
+                existing_types={
+                    k: v
+                    for k, v in _existing_types(con, table).items()
+                    if k not in {c.name for c in CONTRACTS[table].columns}
+                },
+                schema="stage",
+                layout=layout,
+                fmt=fmt,
+                delimiter=delimiter,
+                progress=say,
             )
             say("checking against the workspace")
             _check_conflicts(con, batch, table)
@@ -190,10 +203,13 @@ def _write(con: Any, batch: Batch, table: str, problems: list[Problem]) -> Inges
     con.execute(f"""CREATE OR REPLACE TEMP TABLE bad_keys AS
         SELECT DISTINCT __file_idx, {LINE} FROM {batch.bad}""")
     con.execute("CREATE OR REPLACE TEMP TABLE file_names (idx INTEGER, file VARCHAR)")
-    con.executemany("INSERT INTO file_names VALUES (?, ?)",
-                    [[i, f.file] for i, f in enumerate(batch.files)])
-    good = (f"FROM {batch.rows} b ANTI JOIN bad_keys k "
-            f"ON b.__file_idx = k.__file_idx AND b.{LINE} = k.{LINE}")
+    con.executemany(
+        "INSERT INTO file_names VALUES (?, ?)", [[i, f.file] for i, f in enumerate(batch.files)]
+    )
+    good = (
+        f"FROM {batch.rows} b ANTI JOIN bad_keys k "
+        f"ON b.__file_idx = k.__file_idx AND b.{LINE} = k.{LINE}"
+    )
     target = f"main.{quote_ident(table)}"
     con.execute("BEGIN TRANSACTION")
     try:
@@ -215,16 +231,28 @@ def _write(con: Any, batch: Batch, table: str, problems: list[Problem]) -> Inges
         for f in batch.files:
             con.execute(
                 f"INSERT INTO main.{LOG_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-                [table, f.file, f.format, f.layout, str(f.mapping), f.rows_read,
-                 rows_added if len(batch.files) == 1 else None, None, None],
+                [
+                    table,
+                    f.file,
+                    f.format,
+                    f.layout,
+                    str(f.mapping),
+                    f.rows_read,
+                    rows_added if len(batch.files) == 1 else None,
+                    None,
+                    None,
+                ],
             )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     return IngestResult(
-        table=table, files=tuple(batch.files),
-        rows_read=sum(f.rows_read for f in batch.files), rows_added=rows_added,
-        rows_already_present=int(n_good) - rows_added, rows_rejected=int(n_rejected),
+        table=table,
+        files=tuple(batch.files),
+        rows_read=sum(f.rows_read for f in batch.files),
+        rows_added=rows_added,
+        rows_already_present=int(n_good) - rows_added,
+        rows_rejected=int(n_rejected),
         problems=tuple(problems),
     )

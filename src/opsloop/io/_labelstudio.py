@@ -72,9 +72,7 @@ def read_labelstudio(con: Any, path: Path, name: str) -> SourceRelation:
     """
     try:
         con.execute(f"CREATE OR REPLACE TABLE {name} AS {query}")
-        tasks = con.execute(
-            f"SELECT count(DISTINCT task) FROM {name}"
-        ).fetchone()
+        tasks = con.execute(f"SELECT count(DISTINCT task) FROM {name}").fetchone()
     except Exception as exc:
         line, reason = duckdb_reason(exc)
         raise InputError.single(

@@ -16,8 +16,20 @@ from opsloop.io._readers import LINE, SourceRelation, quote_ident
 from opsloop.schema import ALLOWED_VALUES, CONTRACTS, SQL_TYPES, VALUE_SYNONYMS, Column
 
 _TEXT_TYPES = ("VARCHAR", "JSON")
-_NUMERIC_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
-                     "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
+_NUMERIC_PREFIXES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+)
 
 
 def _is_numeric(sql_type: str) -> bool:
@@ -81,8 +93,10 @@ def _typed(column: Column, src: str, src_type: str, table: str) -> _Expr:
         )
         return _Expr(
             parsed,
-            (f"{text} IS NOT NULL AND {parsed} IS NULL",
-             f"'cannot parse timestamp ' || {_quoted_value(text)}"),
+            (
+                f"{text} IS NOT NULL AND {parsed} IS NULL",
+                f"'cannot parse timestamp ' || {_quoted_value(text)}",
+            ),
         )
     if kind in ("double", "bigint"):
         target = SQL_TYPES[kind]
@@ -92,8 +106,10 @@ def _typed(column: Column, src: str, src_type: str, table: str) -> _Expr:
         parsed = f"try_cast({text} AS {target})"
         return _Expr(
             parsed,
-            (f"{text} IS NOT NULL AND {parsed} IS NULL",
-             f"'not a number: ' || {_quoted_value(text)}"),
+            (
+                f"{text} IS NOT NULL AND {parsed} IS NULL",
+                f"'not a number: ' || {_quoted_value(text)}",
+            ),
         )
     if kind == "boolean":
         if upper == "BOOLEAN":
@@ -107,8 +123,10 @@ def _typed(column: Column, src: str, src_type: str, table: str) -> _Expr:
         )
         return _Expr(
             parsed,
-            (f"{text} IS NOT NULL AND {parsed} IS NULL",
-             f"'not true/false: ' || {_quoted_value(text)}"),
+            (
+                f"{text} IS NOT NULL AND {parsed} IS NULL",
+                f"'not true/false: ' || {_quoted_value(text)}",
+            ),
         )
     raise ValueError(f"unknown column type {kind}")
 
@@ -131,7 +149,7 @@ def infer_text_types(con: Any, source: SourceRelation, columns: list[str]) -> di
     row = con.execute(f"SELECT {', '.join(parts)} FROM {source.name}").fetchone()
     out: dict[str, str] = {}
     for i, col in enumerate(columns):
-        n, ints, dbls, bools, ts = row[5 * i: 5 * i + 5]
+        n, ints, dbls, bools, ts = row[5 * i : 5 * i + 5]
         if n == 0:
             out[col] = "VARCHAR"
         elif ints == n:
@@ -191,8 +209,13 @@ def normalise(
             continue
         cast = f"try_cast({src} AS {want})"
         selects.append(f"{cast} AS {src}")
-        problems.append((f"{src} IS NOT NULL AND {cast} IS NULL", col,
-                         f"'expected {want.lower()}, got ' || {_quoted_value(src)}"))
+        problems.append(
+            (
+                f"{src} IS NOT NULL AND {cast} IS NULL",
+                col,
+                f"'expected {want.lower()}, got ' || {_quoted_value(src)}",
+            )
+        )
     if problems:
         pcol = " ".join(f"WHEN {c} THEN {_lit(col)}" for c, col, _ in problems)
         preason = " ".join(f"WHEN {c} THEN {r}" for c, _, r in problems)
@@ -201,7 +224,9 @@ def normalise(
     else:
         selects += ["CAST(NULL AS VARCHAR) AS __pcol", "CAST(NULL AS VARCHAR) AS __preason"]
     selects += [f"{file_idx} AS __file_idx", f"{LINE}"]
-    con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {', '.join(selects)} FROM {source.name}")
+    con.execute(
+        f"CREATE OR REPLACE TABLE {target} AS SELECT {', '.join(selects)} FROM {source.name}"
+    )
 
 
 def _taxonomy_checks(
@@ -217,9 +242,11 @@ def _taxonomy_checks(
         if not labels:
             continue
         allowed = ", ".join(_lit(x) for x in labels)
-        checks.append((
-            f"{task_sql} = {_lit(task)} AND ({value}) IS NOT NULL AND ({value}) NOT IN ({allowed})",
-            label_col,
-            f"'unknown label ' || {_quoted_value(value)}",
-        ))
+        checks.append(
+            (
+                f"{task_sql} = {_lit(task)} AND ({value}) IS NOT NULL AND ({value}) NOT IN ({allowed})",
+                label_col,
+                f"'unknown label ' || {_quoted_value(value)}",
+            )
+        )
     return checks

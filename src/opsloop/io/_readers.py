@@ -57,7 +57,9 @@ def quote_ident(name: str) -> str:
 def detect_format(path: Path, explicit: str | None) -> Format:
     if explicit:
         if explicit not in FORMATS:
-            raise InputError.single(str(path), f"unknown format {explicit!r} (expected one of {', '.join(FORMATS)})")
+            raise InputError.single(
+                str(path), f"unknown format {explicit!r} (expected one of {', '.join(FORMATS)})"
+            )
         return explicit  # type: ignore[return-value]
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in (".gz", ".zst"):
@@ -90,8 +92,14 @@ def duckdb_reason(exc: Exception) -> tuple[int | None, str]:
     line = int(match.group(1)) if match else None
     lines = [s.strip() for s in text.splitlines() if s.strip()]
     reason = lines[0] if lines else type(exc).__name__
-    for prefix in ("Invalid Input Error: ", "IO Error: ", "Conversion Error: ",
-                   "Binder Error: ", "Parser Error: ", "Invalid Error: "):
+    for prefix in (
+        "Invalid Input Error: ",
+        "IO Error: ",
+        "Conversion Error: ",
+        "Binder Error: ",
+        "Parser Error: ",
+        "Invalid Error: ",
+    ):
         reason = reason.removeprefix(prefix)
     for extra in lines[1:]:
         if extra.startswith(("Invalid unicode", "Expected Number", "Value with unterminated")):
@@ -100,7 +108,9 @@ def duckdb_reason(exc: Exception) -> tuple[int | None, str]:
     return line, reason
 
 
-def read_source(con: Any, path: Path, fmt: Format, name: str, *, delimiter: str | None) -> SourceRelation:
+def read_source(
+    con: Any, path: Path, fmt: Format, name: str, *, delimiter: str | None
+) -> SourceRelation:
     """Materialise ``path`` as scratch table ``name`` (all columns VARCHAR but Parquet's)."""
     file = str(path)
     lit = sql_string(path.as_posix())
@@ -117,7 +127,9 @@ def read_source(con: Any, path: Path, fmt: Format, name: str, *, delimiter: str 
         query = f"SELECT * FROM read_csv({lit}, {options})"
         unit, offset = "line", 1
     elif fmt == "parquet":
-        query = f"SELECT * EXCLUDE (file_row_number) FROM read_parquet({lit}, file_row_number = true)"
+        query = (
+            f"SELECT * EXCLUDE (file_row_number) FROM read_parquet({lit}, file_row_number = true)"
+        )
         unit, offset = "row", 0
     elif fmt == "jsonl":
         query = f"SELECT * FROM read_json({lit}, format = 'newline_delimited', records = true)"
@@ -149,9 +161,7 @@ def read_source(con: Any, path: Path, fmt: Format, name: str, *, delimiter: str 
             rejects.append(Problem(file, int(line), column, _reject_reason(error_type, message)))
         if n_rejected:
             _renumber_after_rejects(con, name, sorted({int(r[0]) for r in rows}))
-    columns = tuple(
-        r[0] for r in con.execute(f"DESCRIBE {name}").fetchall() if r[0] != LINE
-    )
+    columns = tuple(r[0] for r in con.execute(f"DESCRIBE {name}").fetchall() if r[0] != LINE)
     return SourceRelation(file, fmt, name, columns, unit, tuple(rejects), n_rejected)
 
 

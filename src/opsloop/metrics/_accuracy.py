@@ -23,30 +23,50 @@ class SliceProportion:
     n: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "slice": dict(self.slice), "value": self.value,
-                "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
+        return {
+            "metric": self.metric,
+            "slice": dict(self.slice),
+            "value": self.value,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n": self.n,
+        }
 
 
 def _proportions(
     metric: str, table: ibis.Table, hit: ibis.Value, by: Sequence[str]
 ) -> list[SliceProportion]:
     grouped = table.mutate(__hit=hit.cast("int64"))
-    agg = grouped.group_by(list(by)).aggregate(n=grouped.count(), k=grouped["__hit"].sum()) \
-        if by else grouped.aggregate(n=grouped.count(), k=grouped["__hit"].sum())
+    agg = (
+        grouped.group_by(list(by)).aggregate(n=grouped.count(), k=grouped["__hit"].sum())
+        if by
+        else grouped.aggregate(n=grouped.count(), k=grouped["__hit"].sum())
+    )
     rows = agg.to_pyarrow().to_pylist()
     out = []
     for row in rows:
         n = int(row["n"])
         k = int(row["k"] or 0)
         low, high = wilson_interval(k, n)
-        out.append(SliceProportion(metric, {c: "∅" if row[c] is None else str(row[c]) for c in by},
-                                   k / n if n else float("nan"), low, high, n))
+        out.append(
+            SliceProportion(
+                metric,
+                {c: "∅" if row[c] is None else str(row[c]) for c in by},
+                k / n if n else float("nan"),
+                low,
+                high,
+                n,
+            )
+        )
     out.sort(key=lambda r: tuple(r.slice.values()))
     return out
 
 
 def accuracy_vs_gold(
-    annotations: ibis.Table, gold: ibis.Table, by: Sequence[str] = (), *,
+    annotations: ibis.Table,
+    gold: ibis.Table,
+    by: Sequence[str] = (),
+    *,
     honeypot_only: bool = False,
 ) -> list[SliceProportion]:
     """Share of annotations whose label equals the gold label, per slice.

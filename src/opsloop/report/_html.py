@@ -46,17 +46,25 @@ def _is_share(name: str) -> bool:
 
 def _kpi_card(k: Kpi) -> str:
     pct = _is_share(k.name)
-    ci = f"95% CI {_fmt(k.ci_low, pct)}–{_fmt(k.ci_high, pct)}, n={k.n:,}" if k.ci_low is not None and k.n else ""
+    ci = (
+        f"95% CI {_fmt(k.ci_low, pct)}–{_fmt(k.ci_high, pct)}, n={k.n:,}"
+        if k.ci_low is not None and k.n
+        else ""
+    )
     target = f" · target {_fmt(k.target, pct)}" if k.target is not None else ""
-    return (f'<div class="kpi {k.status}" data-kpi="{html.escape(k.name)}"><div class="n">{html.escape(k.name.replace("_", " "))}</div>'
-            f'<div class="v">{_fmt(k.value, pct)}</div><div class="n">{ci}{target}</div></div>')
+    return (
+        f'<div class="kpi {k.status}" data-kpi="{html.escape(k.name)}"><div class="n">{html.escape(k.name.replace("_", " "))}</div>'
+        f'<div class="v">{_fmt(k.value, pct)}</div><div class="n">{ci}{target}</div></div>'
+    )
 
 
 def _bar(value: float, low: float, high: float) -> str:
     if math.isnan(value):
         return ""
-    return (f'<div class="bar"><span style="width:{100 * value:.1f}%"></span>'
-            f'<i style="left:{100 * low:.1f}%;width:{max(100 * (high - low), 0.3):.1f}%"></i></div>')
+    return (
+        f'<div class="bar"><span style="width:{100 * value:.1f}%"></span>'
+        f'<i style="left:{100 * low:.1f}%;width:{max(100 * (high - low), 0.3):.1f}%"></i></div>'
+    )
 
 
 def _slice_table(title: str, rows: tuple[SliceProportion, ...]) -> str:
@@ -67,11 +75,16 @@ def _slice_table(title: str, rows: tuple[SliceProportion, ...]) -> str:
     body = []
     for r in sorted(rows, key=lambda x: x.value):
         cells = "".join(f"<td>{html.escape(v)}</td>" for v in r.slice.values())
-        body.append(f"<tr>{cells}<td class='num'>{_fmt(r.value, True)}</td>"
-                    f"<td class='num'>{_fmt(r.ci_low, True)}–{_fmt(r.ci_high, True)}</td>"
-                    f"<td class='num'>{r.n:,}</td><td>{_bar(r.value, r.ci_low, r.ci_high)}</td></tr>")
-    return (f"<h3>{html.escape(title)}</h3><table><tr>{head}<th>value</th><th>95% CI</th><th>n</th><th></th></tr>"
-            + "".join(body) + "</table>")
+        body.append(
+            f"<tr>{cells}<td class='num'>{_fmt(r.value, True)}</td>"
+            f"<td class='num'>{_fmt(r.ci_low, True)}–{_fmt(r.ci_high, True)}</td>"
+            f"<td class='num'>{r.n:,}</td><td>{_bar(r.value, r.ci_low, r.ci_high)}</td></tr>"
+        )
+    return (
+        f"<h3>{html.escape(title)}</h3><table><tr>{head}<th>value</th><th>95% CI</th><th>n</th><th></th></tr>"
+        + "".join(body)
+        + "</table>"
+    )
 
 
 def _volume_chart(weekly: tuple[dict[str, Any], ...]) -> str:
@@ -84,23 +97,33 @@ def _volume_chart(weekly: tuple[dict[str, Any], ...]) -> str:
     for i, w in enumerate(weekly):
         h = height * int(w["annotations"]) / peak
         x = i * (bw + gap)
-        bars.append(f'<rect x="{x:.1f}" y="{height - h:.1f}" width="{bw:.1f}" height="{h:.1f}" fill="#5b8def">'
-                    f'<title>{html.escape(str(w["week"]))}: {int(w["annotations"]):,}</title></rect>')
-    return (f'<svg class="chart" role="img" aria-label="weekly volume" viewBox="0 0 {width} {height + 18}" width="100%">'
-            + "".join(bars)
-            + f'<text x="0" y="{height + 14}" font-size="11">{html.escape(str(weekly[0]["week"]))}</text>'
-            + f'<text x="{width}" y="{height + 14}" font-size="11" text-anchor="end">{html.escape(str(weekly[-1]["week"]))}</text></svg>')
+        bars.append(
+            f'<rect x="{x:.1f}" y="{height - h:.1f}" width="{bw:.1f}" height="{h:.1f}" fill="#5b8def">'
+            f"<title>{html.escape(str(w['week']))}: {int(w['annotations']):,}</title></rect>"
+        )
+    return (
+        f'<svg class="chart" role="img" aria-label="weekly volume" viewBox="0 0 {width} {height + 18}" width="100%">'
+        + "".join(bars)
+        + f'<text x="0" y="{height + 14}" font-size="11">{html.escape(str(weekly[0]["week"]))}</text>'
+        + f'<text x="{width}" y="{height + 14}" font-size="11" text-anchor="end">{html.escape(str(weekly[-1]["week"]))}</text></svg>'
+    )
 
 
 def render_html(report: Overview) -> str:
     """The report as a standalone HTML document."""
     kpis = "".join(_kpi_card(k) for k in report.kpis)
-    tables = "".join(f"<tr><td>{html.escape(t)}</td><td class='num'>{n:,}</td></tr>" for t, n in report.table_rows.items())
+    tables = "".join(
+        f"<tr><td>{html.escape(t)}</td><td class='num'>{n:,}</td></tr>"
+        for t, n in report.table_rows.items()
+    )
     labels = "".join(
         f"<tr><td>{html.escape(str(r['label']))}</td><td class='num'>{r['n']:,}</td>"
         f"<td class='num'>{_fmt(r['share'], True)}</td><td>{_bar(r['share'], r['share'], r['share'])}</td></tr>"
-        for r in report.label_distribution)
-    acc = "".join(_slice_table(name.replace("_", " "), rows) for name, rows in report.accuracy.items())
+        for r in report.label_distribution
+    )
+    acc = "".join(
+        _slice_table(name.replace("_", " "), rows) for name, rows in report.accuracy.items()
+    )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -112,6 +135,6 @@ def render_html(report: Overview) -> str:
 <table><tr><th>table</th><th>rows</th></tr>{tables}</table></section>
 <section id="labels"><h2>Label distribution</h2><table><tr><th>label</th><th>n</th><th>share</th><th></th></tr>{labels}</table></section>
 <section id="accuracy"><h2>Accuracy by slice</h2>{acc or "<p class='note'>no gold or audits to measure accuracy against</p>"}</section>
-{f'<section id="notes"><h2>What could not be computed</h2><ul class="note">{notes}</ul></section>' if notes else ''}
+{f'<section id="notes"><h2>What could not be computed</h2><ul class="note">{notes}</ul></section>' if notes else ""}
 </main></body></html>
 """

@@ -41,9 +41,16 @@ class Kpi:
         return "green" if low >= self.target else ("red" if high < self.target else "amber")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "value": self.value, "ci_low": self.ci_low,
-                "ci_high": self.ci_high, "n": self.n, "target": self.target,
-                "direction": self.direction, "status": self.status}
+        return {
+            "name": self.name,
+            "value": self.value,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n": self.n,
+            "target": self.target,
+            "direction": self.direction,
+            "status": self.status,
+        }
 
 
 @dataclass(frozen=True)
@@ -76,11 +83,15 @@ def _kpi(ws: Workspace, name: str, rows: list[SliceProportion]) -> Kpi:
     target = ws.config.kpis.get(name)
     row = rows[0] if rows else None
     return Kpi(
-        name, row.value if row else None, row.ci_low if row else None,
-        row.ci_high if row else None, row.n if row else 0,
+        name,
+        row.value if row else None,
+        row.ci_low if row else None,
+        row.ci_high if row else None,
+        row.n if row else 0,
         target.target if target else None,
         (target.direction or ("lower" if name in {"leakage", "over_enforcement"} else "higher"))
-        if target else None,
+        if target
+        else None,
     )
 
 
@@ -102,8 +113,11 @@ def build_overview(ws: Workspace) -> Overview:
         notes.append(f"no {', '.join(missing)} column: accuracy is not sliced by it")
     n_items = int(view.item_id.nunique().execute())
     n_raters = int(view.rater_id.nunique().execute())
-    kpis += [Kpi("annotations", counts["annotations"]), Kpi("items", n_items),
-             Kpi("raters", n_raters)]
+    kpis += [
+        Kpi("annotations", counts["annotations"]),
+        Kpi("items", n_items),
+        Kpi("raters", n_raters),
+    ]
     per_item = view.group_by("item_id").aggregate(k=view.count())
     overlap = per_item.aggregate(m=(per_item.k > 1).cast("int64").mean()).to_pyarrow()
     kpis.append(Kpi("share_of_items_with_overlap", float(overlap["m"][0].as_py() or 0.0)))
@@ -114,7 +128,9 @@ def build_overview(ws: Workspace) -> Overview:
         gold = ws.table("gold")
         kpis.append(_kpi(ws, "accuracy", accuracy_vs_gold(view, gold)))
         if "is_gold_check" in view.columns:
-            kpis.append(_kpi(ws, "honeypot_accuracy", accuracy_vs_gold(view, gold, honeypot_only=True)))
+            kpis.append(
+                _kpi(ws, "honeypot_accuracy", accuracy_vs_gold(view, gold, honeypot_only=True))
+            )
         for dim in dims:
             accuracy[f"gold_by_{dim}"] = tuple(accuracy_vs_gold(view, gold, [dim]))
     else:
@@ -129,16 +145,34 @@ def build_overview(ws: Workspace) -> Overview:
     if "submitted_at" in view.columns:
         wk = view.filter(view.submitted_at.notnull())
         wk = wk.mutate(week=wk.submitted_at.truncate("W").date().cast("string"))
-        weekly = wk.group_by("week").aggregate(annotations=wk.count()).order_by("week") \
-            .to_pyarrow().to_pylist()
+        weekly = (
+            wk.group_by("week")
+            .aggregate(annotations=wk.count())
+            .order_by("week")
+            .to_pyarrow()
+            .to_pylist()
+        )
     else:
         notes.append("no submitted_at column: no weekly volume")
-    dist = view.group_by("label").aggregate(n=view.count()).order_by([ibis.desc("n")]) \
-        .to_pyarrow().to_pylist()
+    dist = (
+        view.group_by("label")
+        .aggregate(n=view.count())
+        .order_by([ibis.desc("n")])
+        .to_pyarrow()
+        .to_pylist()
+    )
     total = sum(int(r["n"]) for r in dist) or 1
     labels = [{"label": r["label"], "n": int(r["n"]), "share": int(r["n"]) / total} for r in dist]
-    return Overview(ws.config.project.name, _now(), counts, tuple(kpis), tuple(weekly),
-                    tuple(labels), accuracy, tuple(notes))
+    return Overview(
+        ws.config.project.name,
+        _now(),
+        counts,
+        tuple(kpis),
+        tuple(weekly),
+        tuple(labels),
+        accuracy,
+        tuple(notes),
+    )
 
 
 def _now() -> str:

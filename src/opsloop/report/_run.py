@@ -31,8 +31,10 @@ def write_report(ws: Workspace, out_dir: Path | None = None) -> ReportFiles:
     out.mkdir(parents=True, exist_ok=True)
     overview = build_overview(ws)
     html_path, json_path = out / "report.html", out / "report.json"
-    for path, text in ((html_path, render_html(overview)),
-                       (json_path, json.dumps(overview.to_dict(), indent=2, default=str))):
+    for path, text in (
+        (html_path, render_html(overview)),
+        (json_path, json.dumps(overview.to_dict(), indent=2, default=str)),
+    ):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
@@ -40,7 +42,10 @@ def write_report(ws: Workspace, out_dir: Path | None = None) -> ReportFiles:
 
 
 def run_demo(
-    directory: Path, *, scale: str = "small", seed: int = 7,
+    directory: Path,
+    *,
+    scale: str = "small",
+    seed: int = 7,
     progress: Callable[[str], None] | None = None,
 ) -> ReportFiles:
     """Generate the demo operation into ``directory``, ingest it and write the report."""
@@ -57,14 +62,26 @@ def run_demo(
     directory.mkdir(parents=True)
     (directory / DEMO_MARKER).write_text("created by `opsloop demo`; safe to delete\n")
     say(f"generating the {scale} demo operation")
-    data = generate_demo(directory, scale=scale, seed=seed,  # type: ignore[arg-type]
-                         progress=lambda done, total: say(f"generating {done}/{total}"))
+    data = generate_demo(
+        directory,
+        scale=scale,  # type: ignore[arg-type]
+        seed=seed,
+        progress=lambda done, total: say(f"generating {done}/{total}"),
+    )
     if (directory / CONFIG_FILE).exists():
         (directory / CONFIG_FILE).unlink()
     ws = Workspace.init(directory, data.config)
     try:
-        order = ["items", "raters", "annotations", "gold", "audits", "predictions",
-                 "preferences", "evals"]
+        order = [
+            "items",
+            "raters",
+            "annotations",
+            "gold",
+            "audits",
+            "predictions",
+            "preferences",
+            "evals",
+        ]
         for table in order:
             files = data.files.get(table)
             if files:
