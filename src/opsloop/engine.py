@@ -148,6 +148,7 @@ def _configure(con: Any, ws: Workspace) -> None:
         "OPSLOOP_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT
     )
     con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET enable_progress_bar = false")
     con.execute(f"SET memory_limit = '{memory}'")
     tmp = ws.root / ".opsloop" / "spill"
     con.execute(f"SET temp_directory = '{tmp.as_posix()}'")

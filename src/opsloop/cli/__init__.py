@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 import sys
 
-from opsloop.cli import _report_cmds, _ws_cmds  # noqa: F401  (registers commands)
+from opsloop.cli import (  # noqa: F401  (importing registers the commands)
+    _infer_cmds,
+    _quality_cmds,
+    _report_cmds,
+    _ws_cmds,
+)
 from opsloop.cli._app import app, err_console
 from opsloop.errors import InputError, OpsloopError
 

@@ -8,7 +8,7 @@ with where and when it happens and which KPI it moves.
 >>> from pathlib import Path
 >>> data = generate_demo(Path("demo"))  # doctest: +SKIP
 >>> data.n_annotations  # doctest: +SKIP
-50113
+50122
 """
 
 from opsloop.demo._generate import DemoData, generate_demo

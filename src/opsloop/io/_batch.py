@@ -174,6 +174,7 @@ def build_batch(
         for col in res.extras:
             batch.extra_types.setdefault(col, extra_types.get(col) or _type_of(con, source, col))
         target = f"{schema}.norm{k}"
+        say(f"checking {path.name}")
         normalise(
             con,
             source,
@@ -203,11 +204,10 @@ def build_batch(
             )
         )
         parts.append(target)
-        con.execute(f"DROP TABLE {raw}")
+    # views all the way: the rows are computed when checked and when written, never copied
     union = " UNION ALL BY NAME ".join(f"SELECT * FROM {p}" for p in parts)
-    con.execute(f"CREATE OR REPLACE TABLE {batch.rows} AS {union}")
-    for p in parts:
-        con.execute(f"DROP TABLE {p}")
+    con.execute(f"CREATE OR REPLACE VIEW {batch.rows} AS {union}")
+    say("checking for duplicates")
     _check_duplicates(con, batch)
     return batch
 
@@ -241,6 +241,14 @@ def _check_duplicates(con: Any, batch: Batch) -> None:
     key = CONTRACTS[batch.table].key
     cols = ", ".join(quote_ident(c) for c in key)
     desc = " || ', ' || ".join(f"'{c}=' || coalesce({quote_ident(c)}, '∅')" for c in key)
+    # a hash aggregate finds repeated keys; only their rows are ranked
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE dup_keys AS
+        SELECT {cols} FROM {batch.rows} WHERE __pcol IS NULL
+        GROUP BY ALL HAVING count(*) > 1
+    """)
+    if not con.execute("SELECT count(*) FROM dup_keys").fetchone()[0]:
+        return
     con.execute(f"""
         INSERT INTO {batch.bad}
         SELECT __file_idx, {LINE}, NULL,
@@ -251,7 +259,7 @@ def _check_duplicates(con: Any, batch: Batch) -> None:
                    row_number() OVER w AS k,
                    first_value({LINE}) OVER w AS first_line,
                    first_value(__file_idx) OVER w AS first_file
-            FROM {batch.rows}
+            FROM {batch.rows} SEMI JOIN dup_keys USING ({cols})
             WHERE __pcol IS NULL
             WINDOW w AS (PARTITION BY {cols} ORDER BY __file_idx, {LINE})
         ) WHERE k > 1

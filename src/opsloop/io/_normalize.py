@@ -1,6 +1,6 @@
 """Normalise one source relation to its table contract, flagging bad rows.
 
-The result is a scratch table with every contract column (typed, defaulted),
+The result is a scratch view with every contract column (typed, defaulted),
 the file's extra columns (typed), ``__file_idx``, ``__line`` and, for rows
 with a problem, ``__pcol``/``__preason`` naming the first problem. One pass of
 SQL over the source; nothing is loaded into Python.
@@ -225,7 +225,7 @@ def normalise(
         selects += ["CAST(NULL AS VARCHAR) AS __pcol", "CAST(NULL AS VARCHAR) AS __preason"]
     selects += [f"{file_idx} AS __file_idx", f"{LINE}"]
     con.execute(
-        f"CREATE OR REPLACE TABLE {target} AS SELECT {', '.join(selects)} FROM {source.name}"
+        f"CREATE OR REPLACE VIEW {target} AS SELECT {', '.join(selects)} FROM {source.name}"
     )
 
 

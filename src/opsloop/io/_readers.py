@@ -128,9 +128,10 @@ def read_source(
         unit, offset = "line", 1
     elif fmt == "parquet":
         query = (
-            f"SELECT * EXCLUDE (file_row_number) FROM read_parquet({lit}, file_row_number = true)"
+            f"SELECT * EXCLUDE (file_row_number), CAST(file_row_number + 1 AS BIGINT) AS {LINE} "
+            f"FROM read_parquet({lit}, file_row_number = true)"
         )
-        unit, offset = "row", 0
+        unit, offset = "row", -1
     elif fmt == "jsonl":
         query = f"SELECT * FROM read_json({lit}, format = 'newline_delimited', records = true)"
         unit, offset = "line", 0
@@ -139,11 +140,17 @@ def read_source(
         unit, offset = "row", 0
     else:
         raise InputError.single(file, f"format {fmt!r} has its own reader")
-    try:
-        con.execute(
+    if offset < 0:  # the scanner numbers rows itself: a view, read once by normalisation
+        statement = f"CREATE OR REPLACE VIEW {name} AS {query}"
+    else:
+        statement = (
             f"CREATE OR REPLACE TABLE {name} AS SELECT *, "
             f"CAST(row_number() OVER () + {offset} AS BIGINT) AS {LINE} FROM ({query})"
         )
+    try:
+        con.execute(statement)
+        if offset < 0:
+            con.execute(f"SELECT * FROM {name} LIMIT 1").fetchall()  # surface unreadable files now
     except Exception as exc:  # duckdb raises many types; all mean unreadable input
         line, reason = duckdb_reason(exc)
         if fmt == "parquet":

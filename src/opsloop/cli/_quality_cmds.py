@@ -1,0 +1,1 @@
+"""Commands added by the analysis modules."""

@@ -1,0 +1,280 @@
+"""Shared machinery of the truth-inference estimators.
+
+Every estimator is fitted on a long annotations table (``item_id``,
+``rater_id``, ``label`` and optionally ``task``). Each task is coded
+separately (:func:`opsloop.stats.encode_labels`) into a :class:`TaskData`
+and handed to the estimator's numpy kernel, which returns a :class:`TaskFit`.
+The estimator keeps the fits in ``fits_`` and builds its pyarrow outputs
+(``labels_``, ``probas_``, ``errors_``/``skills_``) on first access.
+
+Gold labels (a table ``item_id``, ``label`` [, ``task``]) are *clamped*: the
+posterior of a gold item is fixed to its gold label in every E-step, so the
+rater parameters are learned from gold and non-gold items together
+(semi-supervised EM). Gold items absent from the annotations are counted in
+``notes_`` and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from opsloop.errors import UsageError
+from opsloop.stats import CodedLabels, encode_labels
+
+DEFAULT_TASK = "label"
+REQUIRED = ("item_id", "rater_id", "label")
+
+
+def to_arrow(table: Any, what: str = "annotations") -> pa.Table:
+    """A pyarrow Table from a pyarrow Table, an Ibis table or a pandas DataFrame."""
+    if isinstance(table, pa.Table):
+        return table
+    if hasattr(table, "to_pyarrow"):
+        return table.to_pyarrow()
+    if hasattr(table, "columns") and hasattr(table, "to_dict"):
+        return pa.Table.from_pandas(table, preserve_index=False)
+    raise UsageError(f"{what}: expected a pyarrow, Ibis or pandas table, got {type(table).__name__}")
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """One task's annotations as integer codes, ready for a numpy kernel.
+
+    ``gold[i]`` is the gold category code of item ``i`` or ``-1``.
+    """
+
+    coded: CodedLabels
+    gold: np.ndarray
+
+    @property
+    def n_items(self) -> int:
+        return self.coded.n_items
+
+    @property
+    def n_raters(self) -> int:
+        return self.coded.n_raters
+
+    @property
+    def n_classes(self) -> int:
+        return self.coded.n_categories
+
+    @property
+    def has_gold(self) -> bool:
+        return bool((self.gold >= 0).any())
+
+    def design(self) -> sp.csr_matrix:
+        """Sparse ``n_items × (n_raters·K)`` indicator: row i has a 1 at ``r·K + l``.
+
+        With it one E-step is ``M @ log π`` and one M-step ``Mᵀ @ T`` (two sparse
+        products), which is what makes the numpy kernels fast.
+        """
+        c = self.coded
+        k = max(self.n_classes, 1)
+        cols = (c.raters * k + c.labels).astype(np.int32)
+        rows = c.items.astype(np.int32)
+        data = np.ones(len(rows), dtype=np.float64)
+        return sp.csr_matrix((data, (rows, cols)), shape=(self.n_items, self.n_raters * k))
+
+    def vote_counts(self) -> np.ndarray:
+        """``n_items × K`` label counts."""
+        c = self.coded
+        k = max(self.n_classes, 1)
+        flat = np.bincount(c.items * k + c.labels, minlength=self.n_items * k)
+        return flat.reshape(self.n_items, k).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class TaskFit:
+    """What a kernel learned on one task.
+
+    ``posteriors`` is ``n_items × K``; ``confusion`` (``n_raters × K × K``,
+    row = true class, column = given label) and ``skills`` (``n_raters``) are
+    ``None`` when the model has no such parameter. ``unclamped`` holds the
+    posteriors of gold items computed from the fitted parameters *without*
+    clamping (used to score the model on gold).
+    """
+
+    posteriors: np.ndarray
+    history: tuple[float, ...]
+    n_iter: int
+    converged: bool
+    confusion: np.ndarray | None = None
+    skills: np.ndarray | None = None
+    prior: np.ndarray | None = None
+    unclamped: np.ndarray | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def clamp(posteriors: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """Fix the rows of gold items to one-hot gold labels (in place, returned)."""
+    idx = np.flatnonzero(gold >= 0)
+    if len(idx):
+        posteriors[idx] = 0.0
+        posteriors[idx, gold[idx]] = 1.0
+    return posteriors
+
+
+def normalise_log(log_scores: np.ndarray) -> tuple[np.ndarray, float]:
+    """Row-wise softmax of log scores and the total log normaliser (log-likelihood)."""
+    top = log_scores.max(axis=1, keepdims=True)
+    p = np.exp(log_scores - top)
+    z = p.sum(axis=1, keepdims=True)
+    p /= z
+    return p, float((np.log(z) + top).sum())
+
+
+def argmax_with_ties(scores: np.ndarray, tie_break: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise argmax and a tie flag.
+
+    Ties (scores within 1e-12 of the row maximum) go to the tied category with
+    the largest ``tie_break`` value, then to the first category in order.
+    """
+    top = scores.max(axis=1, keepdims=True)
+    tied = scores >= top - 1e-12
+    is_tie = tied.sum(axis=1) > 1
+    if tie_break is None:
+        return np.argmax(tied, axis=1), is_tie
+    ranked = np.where(tied, tie_break[None, :], -np.inf)
+    return np.argmax(ranked, axis=1), is_tie
+
+
+def name_array(names: tuple[str, ...] | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Item/rater names as a pyarrow string array (the encoder may return either form)."""
+    if isinstance(names, pa.ChunkedArray):
+        names = names.combine_chunks()
+    if isinstance(names, pa.Array):
+        return names if pa.types.is_string(names.type) else pc.cast(names, pa.string())
+    return pa.array(names, pa.string())
+
+
+def positions(names: tuple[str, ...] | pa.Array, keys: list[str]) -> np.ndarray:
+    """Index of each key in ``names`` (``-1`` where absent)."""
+    found = pc.index_in(pa.array(keys, pa.string()), value_set=name_array(names))
+    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _as_string(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+
+
+def prepare(
+    table: Any,
+    gold: Any = None,
+    categories: list[str] | tuple[str, ...] | None = None,
+) -> tuple[dict[str, TaskData], bool, list[str]]:
+    """Validate and code ``table`` per task; returns (tasks, has_task_column, notes)."""
+    data = to_arrow(table)
+    missing = [c for c in REQUIRED if c not in data.column_names]
+    if missing:
+        raise UsageError(
+            f"annotations: missing column(s) {', '.join(missing)} "
+            f"(have: {', '.join(data.column_names)})"
+        )
+    has_task = "task" in data.column_names
+    cols = [*REQUIRED, "task"] if has_task else list(REQUIRED)
+    data = data.select(cols)
+    for c in cols:
+        data = data.set_column(data.column_names.index(c), c, _as_string(data[c]))
+    notes: list[str] = []
+    n_rows = data.num_rows
+    data = data.filter(
+        pc.and_(pc.and_(pc.is_valid(data["item_id"]), pc.is_valid(data["rater_id"])),
+                pc.is_valid(data["label"]))
+    )
+    if data.num_rows < n_rows:
+        notes.append(f"{n_rows - data.num_rows:,} annotation rows with a missing item, rater or label were dropped")
+    if data.num_rows == 0:
+        raise UsageError("annotations: no rows with an item, a rater and a label")
+    if has_task:
+        data = data.set_column(
+            data.column_names.index("task"), "task", pc.fill_null(data["task"], DEFAULT_TASK)
+        )
+    gold_t = _prepare_gold(gold, has_task)
+    task_names = sorted(pc.unique(data["task"]).to_pylist()) if has_task else [DEFAULT_TASK]
+    out: dict[str, TaskData] = {}
+    for task in task_names:
+        part = data.filter(pc.equal(data["task"], task)) if has_task else data
+        g = gold_t
+        if g is not None and "task" in g.column_names:
+            g = g.filter(pc.equal(g["task"], task))
+        out[task] = _code_task(task, part, g, categories, notes, prefix=has_task)
+    if gold_t is not None and "task" in gold_t.column_names:
+        unknown = set(pc.unique(gold_t["task"]).to_pylist()) - set(task_names)
+        if unknown:
+            notes.append(f"gold rows for task(s) not in the annotations were ignored: {sorted(unknown)}")
+    return out, has_task, notes
+
+
+def _prepare_gold(gold: Any, has_task: bool) -> pa.Table | None:
+    if gold is None:
+        return None
+    g = to_arrow(gold, "gold")
+    for c in ("item_id", "label"):
+        if c not in g.column_names:
+            raise UsageError(f"gold: missing column {c!r} (have: {', '.join(g.column_names)})")
+    cols = ["item_id", "label", "task"] if (has_task and "task" in g.column_names) else ["item_id", "label"]
+    g = g.select(cols)
+    for c in cols:
+        g = g.set_column(g.column_names.index(c), c, _as_string(g[c]))
+    g = g.filter(pc.and_(pc.is_valid(g["item_id"]), pc.is_valid(g["label"])))
+    if "task" in g.column_names:
+        g = g.set_column(g.column_names.index("task"), "task", pc.fill_null(g["task"], DEFAULT_TASK))
+    return g
+
+
+def _code_task(
+    task: str,
+    part: pa.Table,
+    gold: pa.Table | None,
+    categories: list[str] | tuple[str, ...] | None,
+    notes: list[str],
+    *,
+    prefix: bool,
+) -> TaskData:
+    where = f"task {task!r}: " if prefix else ""
+    gold_items: list[str] = []
+    gold_labels: list[str] = []
+    if gold is not None and gold.num_rows:
+        gold_items = gold["item_id"].to_pylist()
+        gold_labels = gold["label"].to_pylist()
+        seen: dict[str, str] = {}
+        for it, lab in zip(gold_items, gold_labels, strict=True):
+            if seen.setdefault(it, lab) != lab:
+                raise UsageError(f"gold: {where}item {it!r} has two gold labels ({seen[it]!r}, {lab!r})")
+    if categories is not None:
+        cats = list(categories)
+        bad = sorted(set(gold_labels) - set(cats))
+        if bad:
+            raise UsageError(f"gold: {where}label {bad[0]!r} is not one of the categories {cats}")
+    else:
+        observed = pc.unique(part["label"]).to_pylist()
+        cats = sorted(set(observed) | set(gold_labels))
+    try:
+        coded = encode_labels(part, categories=cats)
+    except UsageError as exc:
+        raise UsageError(f"annotations: {where}{exc}") from None
+    if coded.n_duplicates:
+        notes.append(
+            f"{where}{coded.n_duplicates:,} repeated (item, rater) annotations: the last one was kept"
+        )
+    if coded.n_categories == 1:
+        notes.append(f"{where}only one category ({cats[0]!r}): every item gets it with probability 1")
+    g = np.full(coded.n_items, -1, dtype=np.int64)
+    if gold_items:
+        idx = positions(coded.item_names, gold_items)
+        lab_idx = positions(coded.categories, gold_labels)
+        hit = idx >= 0
+        g[idx[hit]] = lab_idx[hit]
+        unmatched = len({it for it, h in zip(gold_items, hit.tolist(), strict=True) if not h})
+        if unmatched:
+            notes.append(
+                f"{where}{unmatched:,} of {len(set(gold_items)):,} gold items have no annotations "
+                "and were ignored"
+            )
+    return TaskData(coded=coded, gold=g)

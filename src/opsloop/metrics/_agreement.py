@@ -1,0 +1,318 @@
+"""``agreement()``: the agreement suite over a long label table, per slice."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from opsloop.errors import UsageError
+from opsloop.metrics._gwet import conger_kappa, gwet_family
+from opsloop.metrics._kernel import (
+    WEIGHTS,
+    Estimate,
+    ItemCounts,
+    compress,
+    count_matrix,
+    nan_estimate,
+    numeric_values,
+    scores,
+    weight_matrix,
+)
+from opsloop.metrics._krippendorff import LEVELS, krippendorff_alpha
+from opsloop.metrics._raters import label_agreement, rater_agreement
+from opsloop.metrics._records import AgreementResult, MetricRecord, kappa_paradox, landis_koch
+from opsloop.metrics._registry import DEFAULT_METRICS, get_metric
+from opsloop.stats._encode import encode_labels
+
+_LEVEL_WEIGHTS = {"nominal": "identity", "ordinal": "ordinal", "interval": "quadratic",
+                  "ratio": "ratio"}
+_KAPPA_LIKE = ("cohen_kappa", "scott_pi", "fleiss_kappa", "conger_kappa", "krippendorff_alpha")
+_TWO_RATER = ("cohen_kappa", "scott_pi")
+MISSING = "(missing)"
+
+
+@dataclass(frozen=True)
+class _Options:
+    level: str
+    weights: str | None
+    confidence: float
+    n_boot: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """Annotations of one slice, items re-coded 0..n−1."""
+
+    key: dict[str, str]
+    items: np.ndarray
+    raters: np.ndarray
+    labels: np.ndarray
+    rater_names: tuple[str, ...]
+    categories: tuple[str, ...]
+    n_items: int
+
+
+def _category_order(labels: pa.ChunkedArray, given: Sequence[str] | None) -> list[str]:
+    if given is not None:
+        return [str(c) for c in given]
+    uniq = pc.unique(pc.drop_null(labels))
+    if not pa.types.is_string(uniq.type):
+        uniq = pc.cast(uniq, pa.string())
+    values = [v for v in uniq.to_pylist() if v is not None]
+    try:
+        return sorted(values, key=float)
+    except ValueError:
+        return sorted(values)
+
+
+def _slice_codes(table: pa.Table, by: Sequence[str]) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """A slice id per row and the slice values for each id (sorted)."""
+    key = np.zeros(table.num_rows, dtype=np.int64)
+    names: list[list[str]] = []
+    for col in by:
+        arr = table[col]
+        if not pa.types.is_string(arr.type):
+            arr = pc.cast(arr, pa.string())
+        arr = pc.fill_null(arr, MISSING)
+        enc = pc.dictionary_encode(arr).combine_chunks()
+        dictionary = enc.dictionary.to_pylist()
+        order = sorted(range(len(dictionary)), key=lambda i: dictionary[i])
+        rank = np.empty(len(dictionary), dtype=np.int64)
+        rank[order] = np.arange(len(dictionary))
+        key = key * max(len(dictionary), 1) + rank[enc.indices.to_numpy(zero_copy_only=False)]
+        names.append([dictionary[i] for i in order])
+    uniq, inverse = np.unique(key, return_inverse=True)
+    slices: list[dict[str, str]] = []
+    for k in uniq.tolist():
+        parts: list[str] = []
+        for values in reversed(names):
+            parts.append(values[k % len(values)])
+            k //= len(values)
+        slices.append(dict(zip(by, reversed(parts), strict=True)))
+    return inverse, slices
+
+
+def _make_slices(table: pa.Table, by: Sequence[str], categories: Sequence[str] | None,
+                 task_col: str | None) -> tuple[list[_Slice], int]:
+    n_dup = 0
+    out: list[_Slice] = []
+    groups: list[tuple[dict[str, str], pa.Table]] = []
+    if task_col is not None:
+        task_ids, task_keys = _slice_codes(table, [task_col])
+        for t, tkey in enumerate(task_keys):
+            groups.append((tkey, table.filter(pa.array(task_ids == t))))
+    else:
+        groups.append(({}, table))
+    for tkey, sub in groups:
+        cats = _category_order(sub["label"], categories)
+        coded = encode_labels(sub, categories=cats)
+        n_dup += coded.n_duplicates
+        rest = [b for b in by if b != task_col]
+        if not rest:
+            out.append(_Slice(tkey, coded.items, coded.raters, coded.labels,
+                              coded.rater_names, coded.categories, coded.n_items))
+            continue
+        rows = coded.row_index if coded.row_index is not None else np.arange(len(coded.items))
+        ids, keys = _slice_codes(sub.select(rest).take(pa.array(rows)), rest)
+        order = np.argsort(ids, kind="stable")
+        bounds = np.searchsorted(ids[order], np.arange(len(keys) + 1))
+        for s, skey in enumerate(keys):
+            sel = order[bounds[s]:bounds[s + 1]]
+            item_u, items = np.unique(coded.items[sel], return_inverse=True)
+            rater_u, raters = np.unique(coded.raters[sel], return_inverse=True)
+            names = tuple(coded.rater_names[i] for i in rater_u.tolist())
+            out.append(_Slice({**tkey, **skey}, items, raters, coded.labels[sel], names,
+                              coded.categories, len(item_u)))
+    return out, n_dup
+
+
+def _weights_for(metric: str, opts: _Options, cats: tuple[str, ...]) -> np.ndarray | str:
+    kind = opts.weights or _LEVEL_WEIGHTS[opts.level]
+    if metric == "gwet_ac1":
+        kind = "identity"
+    if metric == "gwet_ac2" and kind == "identity":
+        return ("AC2 needs agreement weights: use an ordered level "
+                "(ordinal/interval/ratio) or weights='quadratic'")
+    numeric = opts.level in ("interval", "ratio") and kind in ("linear", "quadratic", "ratio")
+    return weight_matrix(kind, scores(cats, numeric))
+
+
+def _estimate(metric: str, sl: _Slice, counts: np.ndarray, ic: ItemCounts,
+              opts: _Options) -> Estimate:
+    q = len(sl.categories)
+    if metric == "krippendorff_alpha":
+        values = numeric_values(sl.categories) if opts.level in ("interval", "ratio") else None
+        return krippendorff_alpha(ic, opts.level, values, confidence=opts.confidence,
+                                  n_boot=opts.n_boot, seed=opts.seed)
+    w = _weights_for(metric, opts, sl.categories)
+    if isinstance(w, str):
+        return nan_estimate(w)
+    if metric in _TWO_RATER:
+        if len(sl.rater_names) != 2:
+            return nan_estimate(
+                f"{metric} needs exactly two raters (found {len(sl.rater_names)}); "
+                "use conger_kappa / fleiss_kappa for more")
+        both = counts.sum(axis=1) == 2
+        keep = both[sl.items]
+        kept_items = np.cumsum(both) - 1
+        items = kept_items[sl.items[keep]]
+        sub = count_matrix(items, sl.labels[keep], int(both.sum()), q)
+        if metric == "scott_pi":
+            return gwet_family("fleiss_kappa", compress(sub), w, opts.confidence)
+        return conger_kappa(sub, items, sl.raters[keep], sl.labels[keep], w, opts.confidence)
+    if metric == "conger_kappa":
+        return conger_kappa(counts, sl.items, sl.raters, sl.labels, w, opts.confidence)
+    kind = "gwet_ac1" if metric in ("gwet_ac1", "gwet_ac2") else metric
+    return gwet_family(kind, ic, w, opts.confidence)
+
+
+def _record(metric: str, sl: _Slice, est: Estimate, opts: _Options, singles: int,
+            extra_note: str | None = None) -> MetricRecord:
+    notes = [n for n in (est.note, extra_note) if n]
+    if singles:
+        notes.append(f"{singles} item(s) with a single rating not paired")
+    interp = None
+    if metric not in ("percent_agreement",) and not math.isnan(est.value):
+        interp = landis_koch(est.value)
+    if metric in _KAPPA_LIKE and kappa_paradox(est.pa, est.value):
+        notes.append(f"kappa paradox: raw agreement {est.pa:.3f} but {metric} {est.value:.3f} "
+                     "(skewed prevalence); see gwet_ac1")
+    extra = {k: v for k, v in (("pa", est.pa), ("pe", est.pe)) if not math.isnan(v)}
+    return MetricRecord(metric, opts.level, dict(sl.key), float(est.value), float(est.ci_low),
+                        float(est.ci_high), est.n_items, len(sl.rater_names),
+                        se=None if math.isnan(est.se) else float(est.se),
+                        interpretation=interp, note="; ".join(notes) or None, extra=extra)
+
+
+def _slice_records(sl: _Slice, metrics: Sequence[str], opts: _Options) -> list[MetricRecord]:
+    q = len(sl.categories)
+    counts = count_matrix(sl.items, sl.labels, sl.n_items, q)
+    ic = compress(counts)
+    r = counts.sum(axis=1)
+    singles = int((r == 1).sum())
+    out: list[MetricRecord] = []
+    if sl.n_items == 0:
+        empty = nan_estimate("empty slice: no annotations")
+        return [_record(m, sl, empty, opts, 0) for m in metrics]
+    if len(sl.rater_names) < 2:
+        one = nan_estimate("a single rater: agreement needs at least two")
+        return [_record(m, sl, one, opts, 0) for m in metrics]
+    label_stats = None
+    rater_stats = None
+    for m in metrics:
+        spec = get_metric(m)
+        if spec.per == "label":
+            if label_stats is None:
+                label_stats = label_agreement(ic, sl.categories, confidence=opts.confidence,
+                                              n_boot=opts.n_boot, seed=opts.seed)
+            stats = label_stats[0] if m == "specific_agreement" else label_stats[1]
+            for lst in stats:
+                est = Estimate(lst.value, lst.se, lst.ci_low, lst.ci_high,
+                               n_items=ic.n_pairable,
+                               note=None if lst.value == lst.value else "label not used")
+                rec = _record(m, sl, est, opts, singles)
+                out.append(replace(rec, slice={**sl.key, "label": lst.category}))
+        elif spec.per == "rater":
+            if rater_stats is None:
+                rater_stats = rater_agreement(counts, sl.items, sl.raters, sl.labels,
+                                              sl.rater_names, confidence=opts.confidence)
+            peers, cons = rater_stats
+            for st in peers if m == "rater_peer_agreement" else cons:
+                out.append(MetricRecord(m, opts.level, {**sl.key, "rater_id": st.rater},
+                                        st.value, st.ci_low, st.ci_high, st.n_items, 1,
+                                        note=None if st.n_items else "no co-rated items"))
+        else:
+            out.append(_record(m, sl, _estimate(m, sl, counts, ic, opts), opts, singles))
+    return out
+
+
+def _as_arrow(table: Any, columns: list[str]) -> pa.Table:
+    if isinstance(table, pa.Table):
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            raise UsageError(f"column(s) {', '.join(missing)} not found "
+                             f"(have: {', '.join(table.column_names)})")
+        return table.select(columns)
+    if hasattr(table, "to_pyarrow") and hasattr(table, "columns"):
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise UsageError(f"column(s) {', '.join(missing)} not found "
+                             f"(have: {', '.join(table.columns)})")
+        return table.select(*columns).to_pyarrow()
+    raise UsageError(f"agreement() takes a pyarrow or Ibis table, not {type(table).__name__}")
+
+
+def _table_columns(table: Any) -> list[str]:
+    if isinstance(table, pa.Table):
+        return list(table.column_names)
+    return list(getattr(table, "columns", []))
+
+
+def agreement(
+    table: Any,
+    *,
+    metrics: Sequence[str] | None = None,
+    level: str = "nominal",
+    by: Sequence[str] = (),
+    categories: Sequence[str] | None = None,
+    weights: str | None = None,
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> AgreementResult:
+    """Inter-rater agreement of a long (item_id, rater_id, label) table, per slice.
+
+    ``table`` is a pyarrow Table or an Ibis table (executed on its backend).
+    ``metrics`` are registry ids (default: percent agreement, Fleiss' κ,
+    Krippendorff's α, Gwet's AC1); ``level`` is nominal, ordinal, interval or
+    ratio. Weighted coefficients use ``weights`` (identity, linear, quadratic,
+    ordinal, ratio) or, by default, the level's (identity, ordinal, quadratic,
+    ratio). ``categories`` fixes the category set and order (an ordinal scale);
+    otherwise labels are ordered numerically when they are all numbers, else
+    alphabetically. A ``task`` column always slices (agreement is per task);
+    ``by`` adds slice columns. Duplicate (item, rater) rows: the last wins.
+    Standard errors follow Gwet (2014) where published, else a seeded item
+    bootstrap with ``n_boot`` replicates.
+
+    >>> t = pa.table({"item_id": ["a", "a", "b", "b", "c", "c"],
+    ...               "rater_id": ["x", "y"] * 3, "label": ["1", "1", "0", "0", "1", "0"]})
+    >>> r = agreement(t, metrics=["percent_agreement", "cohen_kappa"], n_boot=0)
+    >>> [round(x.value, 4) for x in r.records]
+    [0.6667, 0.4]
+    """
+    if level not in LEVELS:
+        raise UsageError(f"unknown level {level!r} (choose from {', '.join(LEVELS)})")
+    if weights is not None and weights not in WEIGHTS:
+        raise UsageError(f"unknown weights {weights!r} (choose from {', '.join(WEIGHTS)})")
+    if not 0 < confidence < 1:
+        raise UsageError(f"confidence must be between 0 and 1, not {confidence}")
+    chosen = tuple(metrics) if metrics is not None else DEFAULT_METRICS
+    if not chosen:
+        raise UsageError("no metrics requested")
+    for m in chosen:
+        get_metric(m)
+    by = tuple(by)
+    have = _table_columns(table)
+    task_col = "task" if "task" in have else None
+    slice_cols = ((task_col,) if task_col and task_col not in by else ()) + by
+    columns = list(dict.fromkeys(["item_id", "rater_id", "label", *slice_cols]))
+    arrow = _as_arrow(table, columns)
+    if level in ("interval", "ratio"):
+        numeric_values(tuple(_category_order(arrow["label"], categories)))
+    opts = _Options(level, weights, confidence, n_boot, seed)
+    if arrow.num_rows == 0:
+        empty = _Slice({}, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                       (), (), 0)
+        return AgreementResult(tuple(_slice_records(empty, chosen, opts)))
+    slices, n_dup = _make_slices(arrow, slice_cols, categories, task_col)
+    records: list[MetricRecord] = []
+    for sl in slices:
+        records.extend(_slice_records(sl, chosen, opts))
+    return AgreementResult(tuple(records), n_duplicates=n_dup)
