@@ -136,6 +136,32 @@ class Workspace:
             )
         return self.backend().table(name)
 
+    def write_derived(self, name: str, table: Any) -> None:
+        """Store an analysis result (a pyarrow Table) as workspace table ``name``, replacing it.
+
+        Derived tables (inferred labels, rater reliability, relabel queues …) are
+        readable with ``opsloop sql`` and exported like the contract tables.
+        """
+        if name in TABLE_NAMES or name.startswith(INTERNAL_PREFIX):
+            raise WorkspaceError(f"{name!r} is reserved; derived tables need another name")
+        con = self.backend().con
+        con.register("__derived", table)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM __derived')
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister("__derived")
+
+    def derived_table_names(self) -> list[str]:
+        if not self.store_path.exists():
+            return []
+        names = self.backend().list_tables()
+        return sorted(n for n in names if n not in TABLE_NAMES and not n.startswith(INTERNAL_PREFIX))
+
     def row_count(self, name: str) -> int:
         if not self.has_table(name):
             return 0

@@ -3,6 +3,7 @@
 from opsloop.io._batch import FileReport
 from opsloop.io._columns import ColumnResolution, parse_map_flags, resolve_columns
 from opsloop.io._ingest import IngestResult, ingest
+from opsloop.io._read import read_table
 
 __all__ = [
     "ColumnResolution",
@@ -10,5 +11,6 @@ __all__ = [
     "IngestResult",
     "ingest",
     "parse_map_flags",
+    "read_table",
     "resolve_columns",
 ]

@@ -54,8 +54,8 @@ def export_tables(
     """Write each table to ``directory/<table>.<fmt>``; returns (path, rows)."""
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"unknown export format {fmt!r}")
-    names = list(tables) if tables else ws.table_names()
-    known = set(ws.table_names())
+    known = set(ws.table_names()) | set(ws.derived_table_names())
+    names = list(tables) if tables else sorted(known)
     for name in names:
         if name not in known:
             raise UsageError(
