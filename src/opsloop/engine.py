@@ -41,9 +41,10 @@ def find_workspace_root(start: Path | None = None) -> Path:
 class Workspace:
     """A project directory: configuration plus the embedded store.
 
-    >>> ws = Workspace.init(Path(tempfile.mkdtemp()) / "ws")   # doctest: +SKIP
-    >>> ws.table_names()                                        # doctest: +SKIP
-    []
+    >>> ws = Workspace.init(Path(tempfile.mkdtemp()) / "ws")
+    >>> ws.table_names(), ws.store_path.name
+    ([], 'opsloop.duckdb')
+    >>> ws.close()
     """
 
     def __init__(self, root: Path, config: Config) -> None:
@@ -160,7 +161,9 @@ class Workspace:
         if not self.store_path.exists():
             return []
         names = self.backend().list_tables()
-        return sorted(n for n in names if n not in TABLE_NAMES and not n.startswith(INTERNAL_PREFIX))
+        return sorted(
+            n for n in names if n not in TABLE_NAMES and not n.startswith(INTERNAL_PREFIX)
+        )
 
     def row_count(self, name: str) -> int:
         if not self.has_table(name):

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,7 +30,9 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-console = Console(soft_wrap=True)
+# piped output is not squeezed to 80 columns (tables stay one row per record)
+_PIPE_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+console = Console(soft_wrap=True, width=_PIPE_WIDTH)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
@@ -116,8 +119,9 @@ def render_rows(
         sys.stdout.write(buf.getvalue())
         return
     table = Table(title=title, show_lines=False, header_style="bold")
-    for c in cols:
-        table.add_column(c, overflow="fold")
+    for i, c in enumerate(cols):
+        numeric = bool(rows) and isinstance(rows[0].get(c), int | float)
+        table.add_column(c, overflow="fold", no_wrap=i == 0, justify="right" if numeric else "left")
     for r in rows:
         table.add_row(*(_cell(r.get(c)) for c in cols))
     console.print(table)

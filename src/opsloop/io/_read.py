@@ -44,8 +44,16 @@ def read_table(
         con.execute("SET enable_progress_bar = false")
         con.execute("SET TimeZone = 'UTC'")
         batch = build_batch(
-            con, table, files, column_map=dict(column_map or {}), taxonomy=taxonomy,
-            existing_types={}, schema="main", layout=layout, fmt=fmt, delimiter=delimiter,
+            con,
+            table,
+            files,
+            column_map=dict(column_map or {}),
+            taxonomy=taxonomy,
+            existing_types={},
+            schema="main",
+            layout=layout,
+            fmt=fmt,
+            delimiter=delimiter,
         )
         raise_if_problems(con, batch, taxonomy)
         names = [c.name for c in CONTRACTS[table].columns] + list(batch.extra_types)
