@@ -361,3 +361,20 @@ def test_new_extra_columns_extend_the_table(ws: Workspace, tmp_path: Path) -> No
     assert got["i5"]["vendor"] == "acme"
     assert got["i1"]["vendor"] is None
     assert got["i5"]["locale"] is None
+
+
+def test_wide_reference_files_with_a_dimension(tmp_path: Path, shared_data: Path) -> None:
+    # irrCAC's raw ratings: Group (a dimension), Units (the item), one column per rater
+    ws = make_workspace(tmp_path / "open", labels=())  # no taxonomy: any label
+    path = shared_data / "reference_small" / "irrCAC_raw_g1g2.csv"
+    result = ingest(ws, "annotations", [path], dimensions=("Group",))
+    assert result.files[0].layout == "wide"
+    assert result.files[0].mapping["item_id"] == "Units"
+    got = ws.backend().table("annotations").to_pyarrow()
+    assert set(got["rater_id"].to_pylist()) == {"Rater1", "Rater2", "Rater3", "Rater4"}
+    assert set(got["Group"].to_pylist()) == {"G1", "G2"}
+    # blank cells are "not rated": the count equals the non-blank cells of the file
+    lines = path.read_text().splitlines()[1:]
+    cells = sum(1 for line in lines for v in line.split(",")[2:] if v.strip())
+    assert result.rows_added == cells
+    ws.close()

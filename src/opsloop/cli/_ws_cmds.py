@@ -77,6 +77,9 @@ def ingest_cmd(
         [], "--map", help="Column map CANONICAL=COLUMN, e.g. rater_id=worker (repeatable)."
     ),
     layout: str = typer.Option("auto", help="auto, long, or wide (one column per rater)."),
+    keep: str | None = typer.Option(
+        None, "--keep", help="Wide layout: comma-separated columns that are dimensions, not raters."
+    ),
     input_format: str | None = typer.Option(
         None,
         "--input-format",
@@ -103,6 +106,7 @@ def ingest_cmd(
             files,
             column_map=parse_map_flags(map_),
             layout=layout,  # type: ignore[arg-type]
+            dimensions=_split(keep),
             fmt=input_format,
             delimiter=delimiter,
             on_error=on_error,  # type: ignore[arg-type]

@@ -80,10 +80,23 @@ def _missing_message(table: str, missing: list[str], columns: Sequence[str]) -> 
 
 
 def _unpivot_wide(
-    con: Any, source: SourceRelation, table: str, res: ColumnResolution, target: str
+    con: Any,
+    source: SourceRelation,
+    res: ColumnResolution,
+    target: str,
+    dimensions: Sequence[str],
 ) -> SourceRelation:
-    """One column per rater -> long (item_id, rater_id, label); empty cells are dropped."""
-    keep = list(res.mapping.values())
+    """One column per rater -> long (item_id, rater_id, label); empty cells are dropped.
+
+    Mapped contract columns and ``dimensions`` are carried along; every other
+    column is a rater.
+    """
+    for dim in dimensions:
+        if dim not in source.columns:
+            raise InputError.single(
+                source.file, f"--keep {dim!r}: no such column (have: {', '.join(source.columns)})"
+            )
+    keep = [*res.mapping.values(), *(d for d in dimensions if d not in res.mapping.values())]
     raters = [c for c in source.columns if c not in keep]
     if not raters:
         raise InputError.single(source.file, "wide layout needs one column per rater; found none")
@@ -110,6 +123,7 @@ def build_batch(
     existing_types: Mapping[str, str],
     schema: str,
     layout: Layout = "auto",
+    dimensions: Sequence[str] = (),
     fmt: str | None = None,
     delimiter: str | None = None,
     progress: Callable[[str], None] | None = None,
@@ -148,13 +162,13 @@ def build_batch(
             layout == "auto"
             and table == "annotations"
             and set(missing) == {"rater_id", "label"}
-            and len(res.extras) >= 2
+            and len(res.extras) - len(dimensions) >= 2
         )
         file_layout = "labelstudio" if source.format == "labelstudio" else "long"
         if use_wide:
             if table != "annotations":
                 raise UsageError("the wide layout (one column per rater) applies to annotations")
-            source = _unpivot_wide(con, source, table, res, f"{schema}.long{k}")
+            source = _unpivot_wide(con, source, res, f"{schema}.long{k}", dimensions)
             res = resolve_columns(table, list(source.columns), dict(column_map))
             missing = _missing_required(table, res, source.columns)
             file_layout = "wide"

@@ -26,6 +26,7 @@ def read_table(
     column_map: Mapping[str, str] | None = None,
     taxonomy: Taxonomy | None = None,
     layout: Layout = "auto",
+    dimensions: Sequence[str] = (),
     fmt: str | None = None,
     delimiter: str | None = None,
 ) -> pa.Table:
@@ -52,6 +53,7 @@ def read_table(
             existing_types={},
             schema="main",
             layout=layout,
+            dimensions=dimensions,
             fmt=fmt,
             delimiter=delimiter,
         )
