@@ -172,6 +172,18 @@ CONTRACTS: dict[str, TableContract] = {
 
 TABLE_NAMES: tuple[str, ...] = tuple(CONTRACTS)
 
+# An order in which tables can be ingested: a table comes after the tables it refers to.
+INGEST_ORDER: tuple[str, ...] = (
+    "items",
+    "raters",
+    "annotations",
+    "gold",
+    "audits",
+    "predictions",
+    "preferences",
+    "evals",
+)
+
 # Accepted values for constrained columns (lower-cased before the check).
 ALLOWED_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
     ("preferences", "choice"): ("a", "b", "tie"),

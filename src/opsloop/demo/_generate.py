@@ -17,6 +17,7 @@ from opsloop.demo._manifest import write_manifest
 from opsloop.demo._population import active_pool, make_raters, rater_ids, raters_table
 from opsloop.demo._taxonomy import Arr
 from opsloop.demo._writer import PartWriter, write_single
+from opsloop.schema import INGEST_ORDER
 
 CHUNKED_TABLES: tuple[str, ...] = ("items", "annotations", "gold", "audits", "predictions")
 # independent random streams, so that one table's draws never shift another's
@@ -124,19 +125,7 @@ def generate_demo(
 
     config = tx.build_config()
     manifest_path = out_dir / "manifest.json"
-    ordered = {
-        t: files[t]
-        for t in (
-            "items",
-            "raters",
-            "annotations",
-            "gold",
-            "audits",
-            "predictions",
-            "preferences",
-            "evals",
-        )
-    }
+    ordered = {t: files[t] for t in INGEST_ORDER}
     write_manifest(manifest_path, seed=seed, scale=scale, files=ordered, rows=rows, config=config)
     if progress is not None:
         progress(total, total)

@@ -272,15 +272,7 @@ MODEL_RECALL = np.array(
     ]
 )
 MODEL_VERSIONS: tuple[str, ...] = ("m1", "m2")
-EVAL_CATEGORIES: tuple[str, ...] = (
-    "benign",
-    "spam",
-    "harassment",
-    "hate",
-    "violence",
-    "sexual",
-    "self_harm",
-)
+EVAL_CATEGORIES: tuple[str, ...] = ("benign", *LABELS[1:])
 EVAL_CATEGORY_WEIGHTS = np.array([0.25, 0.10, 0.15, 0.15, 0.12, 0.10, 0.13])
 # P(fail) per category, (m1, m2); for benign prompts failing means over-refusal
 EVAL_FAIL = np.array(

@@ -14,6 +14,7 @@ from opsloop.errors import WorkspaceError
 from opsloop.io import ingest
 from opsloop.report._html import render_html
 from opsloop.report._overview import Overview, build_overview
+from opsloop.schema import INGEST_ORDER
 
 DEMO_MARKER = ".opsloop-demo"
 
@@ -72,17 +73,7 @@ def run_demo(
         (directory / CONFIG_FILE).unlink()
     ws = Workspace.init(directory, data.config)
     try:
-        order = [
-            "items",
-            "raters",
-            "annotations",
-            "gold",
-            "audits",
-            "predictions",
-            "preferences",
-            "evals",
-        ]
-        for table in order:
+        for table in INGEST_ORDER:
             files = data.files.get(table)
             if files:
                 say(f"ingesting {table}")
