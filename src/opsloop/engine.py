@@ -183,12 +183,6 @@ def _configure(con: Any, ws: Workspace) -> None:
     con.execute(f"SET temp_directory = '{tmp.as_posix()}'")
 
 
-def connect_memory() -> DuckDBBackend:
-    """An in-memory DuckDB backend, for analyses run directly on files."""
-    con: DuckDBBackend = ibis.duckdb.connect()
-    return con
-
-
 def connect_spark(app_name: str = "opsloop") -> Any:
     """An Ibis backend on a local Spark session (scale-out engine).
 
@@ -212,8 +206,3 @@ def connect_spark(app_name: str = "opsloop") -> Any:
         .getOrCreate()
     )
     return ibis.pyspark.connect(session)
-
-
-def update_config(ws: Workspace, config: Config) -> None:
-    write_config(config, ws.root / CONFIG_FILE)
-    ws.config = config

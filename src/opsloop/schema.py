@@ -223,8 +223,3 @@ VALUE_SYNONYMS: dict[tuple[str, str], dict[str, str]] = {
         "wrong": "incorrect",
     },
 }
-
-
-def contract(table: str) -> TableContract:
-    """The contract for ``table``; raises KeyError for an unknown table."""
-    return CONTRACTS[table]

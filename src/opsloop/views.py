@@ -40,15 +40,3 @@ def annotation_view(ws: Workspace) -> ibis.Table:
             *[out[c] for c in out.columns], *[raters[c] for c in raters.columns if c != "rater_id"]
         )
     return out
-
-
-def dimension_columns(view: ibis.Table) -> list[str]:
-    """Columns usable as slice dimensions (strings, booleans and timestamps)."""
-    skip = {"item_id", "rater_id", "label", "annotation_id", "text"}
-    out = []
-    for name, dtype in view.schema().items():
-        if name in skip:
-            continue
-        if dtype.is_string() or dtype.is_boolean():
-            out.append(name)
-    return out

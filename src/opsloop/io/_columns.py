@@ -147,10 +147,6 @@ class ColumnResolution:
     recognised: tuple[str, ...]  # canonical names found by synonym rather than given
     extras: tuple[str, ...]  # source columns kept as slice dimensions
 
-    def describe(self) -> str:
-        moved = [f"{src} → {dst}" for dst, src in self.mapping.items() if src != dst]
-        return ", ".join(moved) if moved else "canonical names"
-
 
 def parse_map_flags(flags: list[str] | tuple[str, ...]) -> dict[str, str]:
     """``["rater_id=worker"]`` -> ``{"rater_id": "worker"}``."""
