@@ -1,4 +1,4 @@
-"""Metrics: inter-rater agreement (κ, α, AC1 …) now; quality metrics join the same registry.
+"""Metrics: quality against gold and audits, and inter-rater agreement (κ, α, AC1 …).
 
 >>> import pyarrow as pa
 >>> t = pa.table({"item_id": ["a", "a", "b", "b"], "rater_id": ["x", "y", "x", "y"],
@@ -7,11 +7,19 @@
 1.0
 """
 
-from opsloop.metrics._agreement import agreement
+from opsloop.metrics._accuracy import SliceProportion, accuracy_vs_gold, audit_accuracy
+from opsloop.metrics._agreement import agreement, agreement_sql
+from opsloop.metrics._confusion import ConfusionMatrix, f1_interval, label_stats
 from opsloop.metrics._gwet import conger_kappa, gwet_family
 from opsloop.metrics._kernel import Estimate, ItemCounts, compress, count_matrix, weight_matrix
 from opsloop.metrics._krippendorff import krippendorff_alpha
 from opsloop.metrics._pairwise import pairwise_agreement
+from opsloop.metrics._quality import (
+    QualityResult,
+    choose_quality_metrics,
+    quality,
+    quality_sql,
+)
 from opsloop.metrics._raters import PairwiseAgreement, pairwise_matrix
 from opsloop.metrics._records import AgreementResult, MetricRecord, kappa_paradox, landis_koch
 from opsloop.metrics._registry import (
@@ -21,27 +29,43 @@ from opsloop.metrics._registry import (
     list_metrics,
     register,
 )
+from opsloop.metrics._survey import Interval, hajek_proportion, ratio_estimate, wilson
 
 __all__ = [
     "DEFAULT_METRICS",
     "AgreementResult",
+    "ConfusionMatrix",
     "Estimate",
+    "Interval",
     "ItemCounts",
     "MetricRecord",
     "MetricSpec",
     "PairwiseAgreement",
+    "QualityResult",
+    "SliceProportion",
+    "accuracy_vs_gold",
     "agreement",
+    "agreement_sql",
+    "audit_accuracy",
+    "choose_quality_metrics",
     "compress",
     "conger_kappa",
     "count_matrix",
+    "f1_interval",
     "get_metric",
     "gwet_family",
+    "hajek_proportion",
     "kappa_paradox",
     "krippendorff_alpha",
+    "label_stats",
     "landis_koch",
     "list_metrics",
     "pairwise_agreement",
     "pairwise_matrix",
+    "quality",
+    "quality_sql",
+    "ratio_estimate",
     "register",
     "weight_matrix",
+    "wilson",
 ]

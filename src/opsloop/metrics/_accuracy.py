@@ -1,4 +1,8 @@
-"""Accuracy of annotations against gold labels and QA audit verdicts, by slice."""
+"""Accuracy by slice in the report's shape (:class:`SliceProportion`), from :func:`quality`.
+
+Kept for the report: the figures come from the one implementation in
+:mod:`opsloop.metrics._quality`.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,17 @@ from typing import Any
 
 import ibis
 
-from opsloop.stats import wilson_interval
+from opsloop.metrics._quality import quality
+from opsloop.metrics._records import MetricRecord
 
 
 @dataclass(frozen=True)
 class SliceProportion:
-    """A proportion on one slice with its Wilson 95% interval."""
+    """A proportion on one slice with its 95% interval and ``n`` (annotations).
+
+    >>> SliceProportion("accuracy", {"locale": "de"}, 0.9, 0.8, 0.95, 40).to_dict()["n"]
+    40
+    """
 
     metric: str
     slice: dict[str, str] = field(default_factory=dict)
@@ -21,6 +30,10 @@ class SliceProportion:
     ci_low: float = float("nan")
     ci_high: float = float("nan")
     n: int = 0
+
+    @classmethod
+    def from_record(cls, r: MetricRecord) -> SliceProportion:
+        return cls(r.metric, dict(r.slice), r.value, r.ci_low, r.ci_high, int(r.extra.get("n", 0)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,35 +46,6 @@ class SliceProportion:
         }
 
 
-def _proportions(
-    metric: str, table: ibis.Table, hit: ibis.Value, by: Sequence[str]
-) -> list[SliceProportion]:
-    grouped = table.mutate(__hit=hit.cast("int64"))
-    agg = (
-        grouped.group_by(list(by)).aggregate(n=grouped.count(), k=grouped["__hit"].sum())
-        if by
-        else grouped.aggregate(n=grouped.count(), k=grouped["__hit"].sum())
-    )
-    rows = agg.to_pyarrow().to_pylist()
-    out = []
-    for row in rows:
-        n = int(row["n"])
-        k = int(row["k"] or 0)
-        low, high = wilson_interval(k, n)
-        out.append(
-            SliceProportion(
-                metric,
-                {c: "∅" if row[c] is None else str(row[c]) for c in by},
-                k / n if n else float("nan"),
-                low,
-                high,
-                n,
-            )
-        )
-    out.sort(key=lambda r: tuple(r.slice.values()))
-    return out
-
-
 def accuracy_vs_gold(
     annotations: ibis.Table,
     gold: ibis.Table,
@@ -69,24 +53,15 @@ def accuracy_vs_gold(
     *,
     honeypot_only: bool = False,
 ) -> list[SliceProportion]:
-    """Share of annotations whose label equals the gold label, per slice.
-
-    ``accuracy = Σ 1[label = gold] / n`` over annotations of gold items, with the
-    Wilson (1927) interval. With ``honeypot_only`` only annotations flagged
-    ``is_gold_check`` count (honeypot accuracy).
-    """
-    g = gold.select(item_id=gold.item_id, task=gold.task, gold_label=gold.label)
-    joined = annotations.inner_join(g, ["item_id", "task"])
-    if honeypot_only:
-        joined = joined.filter(joined.is_gold_check.fill_null(False))
+    """``accuracy`` (or ``honeypot_accuracy``) per slice, as :class:`SliceProportion` rows."""
     metric = "honeypot_accuracy" if honeypot_only else "accuracy"
-    return _proportions(metric, joined, joined.label == joined.gold_label, by)
+    result = quality(annotations, gold=gold, metrics=[metric], by=by)
+    return [SliceProportion.from_record(r) for r in result.records]
 
 
 def audit_accuracy(
     annotations: ibis.Table, audits: ibis.Table, by: Sequence[str] = ()
 ) -> list[SliceProportion]:
-    """Share of audited annotations with verdict ``correct``, per slice (unweighted)."""
-    a = audits.select("item_id", "rater_id", "task", "verdict")
-    joined = annotations.inner_join(a, ["item_id", "rater_id", "task"])
-    return _proportions("audit_accuracy", joined, joined.verdict == "correct", by)
+    """``audit_accuracy`` per slice (Hájek-weighted when audits carry ``inclusion_prob``)."""
+    result = quality(annotations, audits=audits, metrics=["audit_accuracy"], by=by)
+    return [SliceProportion.from_record(r) for r in result.records]

@@ -297,7 +297,8 @@ def agreement(
     if not chosen:
         raise UsageError("no metrics requested")
     for m in chosen:
-        get_metric(m)
+        if get_metric(m).family != "agreement":
+            raise UsageError(f"{m!r} is a quality metric: use quality() / opsloop quality")
     by = tuple(by)
     have = _table_columns(table)
     task_col = "task" if "task" in have else None
@@ -316,3 +317,27 @@ def agreement(
     for sl in slices:
         records.extend(_slice_records(sl, chosen, opts))
     return AgreementResult(tuple(records), n_duplicates=n_dup)
+
+
+def agreement_sql(table: Any, *, by: Sequence[str] = (), dialect: str = "duckdb") -> str:
+    """The SQL of the count aggregation agreement starts from (``ibis.to_sql``).
+
+    Every count-based coefficient is a function of ``n_ik``, the number of
+    ratings of item ``i`` in category ``k``, per slice (``task`` and ``by``):
+    this query gives those counts. (Duplicate (item, rater) rows are counted
+    here; :func:`agreement` keeps only the last of them.)
+
+    >>> t = pa.table({"item_id": ["a"], "rater_id": ["x"], "label": ["1"]})
+    >>> "COUNT(*)" in agreement_sql(t)
+    True
+    """
+    from opsloop.metrics._quality import to_sql
+    from opsloop.metrics._slicing import as_ibis, check_dimensions, with_dimensions
+
+    expr = as_ibis(table, "the annotations")
+    by = tuple(by)
+    check_dimensions(expr.columns, by, "the annotations")
+    slice_cols = (("task",) if "task" in expr.columns and "task" not in by else ()) + by
+    expr = with_dimensions(expr, slice_cols)
+    counts = expr.group_by([*slice_cols, "item_id", "label"]).aggregate(n=expr.count())
+    return to_sql(counts, dialect)

@@ -104,15 +104,10 @@ class MetricRecord:
         }
 
 
-@dataclass(frozen=True)
-class AgreementResult:
-    """The records of one agreement run (one per metric and slice).
-
-    ``to_dict()`` is the JSON form: a list of record dicts.
-    """
+class _Records:
+    """Lookups shared by the result types holding ``records``."""
 
     records: tuple[MetricRecord, ...]
-    n_duplicates: int = 0
 
     def to_dict(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self.records]
@@ -127,3 +122,16 @@ class AgreementResult:
     def values(self, metric: str) -> dict[tuple[tuple[str, str], ...], float]:
         """``{slice items: value}`` for one metric."""
         return {tuple(sorted(r.slice.items())): r.value for r in self.records if r.metric == metric}
+
+
+@dataclass(frozen=True)
+class AgreementResult(_Records):
+    """The records of one agreement run (one per metric and slice).
+
+    ``to_dict()`` is the JSON form: a list of record dicts. ``n_duplicates``
+    counts (item, rater) rows dropped because a later row rated the same item
+    again (the last row wins).
+    """
+
+    records: tuple[MetricRecord, ...]
+    n_duplicates: int = 0

@@ -106,5 +106,45 @@ for _spec in (
 ):
     register(_spec)
 
+_Q = ("nominal",)
+
+for _spec in (
+    MetricSpec("accuracy", "quality",
+               "Share of annotations equal to the gold label (Wilson 1927 interval).",
+               _Q, ("test_accuracy_hand_computed", "test_wilson_readme_figures"),
+               count_based=False),
+    MetricSpec("honeypot_accuracy", "quality",
+               "Accuracy on honeypot annotations (is_gold_check), apart from audits.",
+               _Q, ("test_honeypot_accuracy_hand_computed",), count_based=False),
+    MetricSpec("audit_accuracy", "quality",
+               "Share of audited annotations judged correct; Hájek-weighted by "
+               "1/inclusion_prob (Horvitz & Thompson, 1952) when present.",
+               _Q, ("test_audit_accuracy_unweighted", "test_audit_accuracy_hajek_by_hand"),
+               count_based=False),
+    MetricSpec("precision", "quality", "Per label: TP / (TP + FP) against gold.",
+               _Q, ("test_precision_recall_f1_vs_sklearn",), per="label", count_based=False),
+    MetricSpec("recall", "quality", "Per label: TP / (TP + FN) against gold.",
+               _Q, ("test_precision_recall_f1_vs_sklearn",), per="label", count_based=False),
+    MetricSpec("f1", "quality", "Per label: 2TP / (2TP + FP + FN) (van Rijsbergen, 1979).",
+               _Q, ("test_precision_recall_f1_vs_sklearn", "test_f1_interval_by_hand"),
+               per="label", count_based=False),
+    MetricSpec("leakage", "quality",
+               "Violating content labelled benign: share among violating-truth annotations.",
+               _Q, ("test_moderation_rates_hand_computed",), count_based=False),
+    MetricSpec("over_enforcement", "quality",
+               "Benign content labelled violating: share among benign-truth annotations.",
+               _Q, ("test_moderation_rates_hand_computed",), count_based=False),
+    MetricSpec("wrong_policy", "quality",
+               "Violating content labelled violating under the wrong policy.",
+               _Q, ("test_moderation_rates_hand_computed",), count_based=False),
+    MetricSpec("severity_weighted_error", "quality",
+               "Σ severity(truth)·1[wrong] / Σ severity(truth), delta-method CI (Cochran, 1977).",
+               _Q, ("test_severity_weighted_error_by_hand",), count_based=False),
+    MetricSpec("critical_error", "quality",
+               "Error rate on content whose true label has severity ≥ critical_severity.",
+               _Q, ("test_moderation_rates_hand_computed",), count_based=False),
+):
+    register(_spec)
+
 #: The default suite of :func:`agreement`.
 DEFAULT_METRICS = ("percent_agreement", "fleiss_kappa", "krippendorff_alpha", "gwet_ac1")

@@ -6,7 +6,7 @@ import html
 import math
 from typing import Any
 
-from opsloop.metrics._accuracy import SliceProportion
+from opsloop.metrics import SliceProportion
 from opsloop.report._overview import Kpi, Overview
 
 _CSS = """

@@ -13,7 +13,7 @@ from typing import Any
 import ibis
 
 from opsloop.engine import Workspace
-from opsloop.metrics._accuracy import SliceProportion, accuracy_vs_gold, audit_accuracy
+from opsloop.metrics import SliceProportion, accuracy_vs_gold, audit_accuracy
 from opsloop.views import annotation_view
 
 SLICE_DIMENSIONS = ("locale", "vendor")
