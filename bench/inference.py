@@ -39,14 +39,18 @@ def make_data(n_items: int, path: Path, seed: int = 7) -> None:
     raters = raters.ravel()
     u = rng.random(len(items))
     labels = (u[:, None] > cum[raters, truth[items]]).sum(axis=1).clip(0, K - 1)
-    table = pa.table({
-        "item_id": pa.array([f"i{i}" for i in items]),
-        "rater_id": pa.array([f"w{r}" for r in raters]),
-        "label": pa.array([f"c{v}" for v in labels]),
-    })
+    table = pa.table(
+        {
+            "item_id": pa.array([f"i{i}" for i in items]),
+            "rater_id": pa.array([f"w{r}" for r in raters]),
+            "label": pa.array([f"c{v}" for v in labels]),
+        }
+    )
     pq.write_table(table, path / "annotations.parquet")
-    pq.write_table(pa.table({"item_id": [f"i{i}" for i in range(n_items)],
-                             "label": [f"c{v}" for v in truth]}), path / "truth.parquet")
+    pq.write_table(
+        pa.table({"item_id": [f"i{i}" for i in range(n_items)], "label": [f"c{v}" for v in truth]}),
+        path / "truth.parquet",
+    )
 
 
 CHILD = r"""
@@ -85,8 +89,12 @@ print(json.dumps({"seconds": seconds, "peak": peak, "accuracy": acc, "n_iter": n
 
 
 def run(which: str, folder: Path) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", CHILD, which, str(folder)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, which, str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode:
         raise SystemExit(f"{which} failed:\n{out.stderr[-2000:]}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -113,23 +121,33 @@ def main() -> None:
             folder.mkdir()
             make_data(10_000_000 // 3, folder)
             big = run("opsloop", folder)
-    print(f"\nDawid–Skene, {K} classes, {N_RATERS:,} raters, 3 labels per item "
-          f"(n_iter ≤ 100, tol 1e-5)\n")
+    print(
+        f"\nDawid–Skene, {K} classes, {N_RATERS:,} raters, 3 labels per item "
+        f"(n_iter ≤ 100, tol 1e-5)\n"
+    )
     head = f"{'annotations':>12} {'library':>9} {'fit s':>8} {'iters':>6} {'peak MB':>8} {'accuracy':>9}"
     print(head)
     print("-" * len(head))
     for n, ours, peer in rows:
         for name, r in (("opsloop", ours), ("crowd-kit", peer)):
-            print(f"{n:>12,} {name:>9} {r['seconds']:>8.2f} {int(r['n_iter']):>6} "
-                  f"{r['peak'] / 2**20:>8.0f} {r['accuracy']:>9.4f}")
-        print(f"{'':>12} {'ratio':>9} {peer['seconds'] / ours['seconds']:>7.1f}× "
-              f"{'':>6} {ours['peak'] / max(peer['peak'], 1):>7.2f}× "
-              f"{ours['accuracy'] - peer['accuracy']:>+9.4f}")
-        print("  (ratio: crowd-kit time / opsloop time; opsloop peak / crowd-kit peak; "
-              "accuracy difference)")
+            print(
+                f"{n:>12,} {name:>9} {r['seconds']:>8.2f} {int(r['n_iter']):>6} "
+                f"{r['peak'] / 2**20:>8.0f} {r['accuracy']:>9.4f}"
+            )
+        print(
+            f"{'':>12} {'ratio':>9} {peer['seconds'] / ours['seconds']:>7.1f}× "
+            f"{'':>6} {ours['peak'] / max(peer['peak'], 1):>7.2f}× "
+            f"{ours['accuracy'] - peer['accuracy']:>+9.4f}"
+        )
+        print(
+            "  (ratio: crowd-kit time / opsloop time; opsloop peak / crowd-kit peak; "
+            "accuracy difference)"
+        )
     if big is not None:
-        print(f"\n{10_000_000:>12,} {'opsloop':>9} {big['seconds']:>8.2f} {int(big['n_iter']):>6} "
-              f"{big['peak'] / 2**20:>8.0f} {big['accuracy']:>9.4f}   (target ≤ 30 s)")
+        print(
+            f"\n{10_000_000:>12,} {'opsloop':>9} {big['seconds']:>8.2f} {int(big['n_iter']):>6} "
+            f"{big['peak'] / 2**20:>8.0f} {big['accuracy']:>9.4f}   (target ≤ 30 s)"
+        )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,10 @@ def load_zheng(shared_data: Path, folder: str) -> tuple[pa.Table, pa.Table]:
     opts = pcsv.ConvertOptions(column_types=types)
     ans = pcsv.read_csv(base / "answer.csv", convert_options=opts)
     truth = pcsv.read_csv(base / "truth.csv", convert_options=opts)
-    return (ans.rename_columns(["item_id", "rater_id", "label"]),
-            truth.rename_columns(["item_id", "label"]))
+    return (
+        ans.rename_columns(["item_id", "rater_id", "label"]),
+        truth.rename_columns(["item_id", "label"]),
+    )
 
 
 def accuracy(labels: pa.Table, truth: pa.Table) -> float:
@@ -48,8 +50,11 @@ def accuracy(labels: pa.Table, truth: pa.Table) -> float:
 # -- published figures (Zheng et al. 2017 data; Ustalov et al. crowd-kit paper) --------
 @pytest.mark.parametrize(
     ("folder", "expected", "tol"),
-    [("d_jn-product", 0.940, 0.003), ("s4_Dog_data", 0.8426, 0.003),
-     ("s4_Face_Sentiment_Identification", 0.6404, 0.003)],
+    [
+        ("d_jn-product", 0.940, 0.003),
+        ("s4_Dog_data", 0.8426, 0.003),
+        ("s4_Face_Sentiment_Identification", 0.6404, 0.003),
+    ],
 )
 def test_dawid_skene_reaches_published_accuracy(shared_data, folder, expected, tol):
     ans, truth = load_zheng(shared_data, folder)
@@ -100,11 +105,19 @@ def test_noiseless_raters_give_the_truth(cls):
     rng = np.random.default_rng(3)
     truth = rng.integers(0, 3, 200)
     items = np.repeat(np.arange(200), 3)
-    table = pa.table({"item_id": [f"i{i}" for i in items],
-                      "rater_id": [f"r{(i + j) % 7}" for i, j in zip(items, np.tile([0, 1, 2], 200), strict=True)],
-                      "label": [f"c{truth[i]}" for i in items]})
+    table = pa.table(
+        {
+            "item_id": [f"i{i}" for i in items],
+            "rater_id": [
+                f"r{(i + j) % 7}" for i, j in zip(items, np.tile([0, 1, 2], 200), strict=True)
+            ],
+            "label": [f"c{truth[i]}" for i in items],
+        }
+    )
     labels = cls().fit(table).labels_
-    assert labels["label"].to_pylist() == [f"c{truth[int(i[1:])]}" for i in labels["item_id"].to_pylist()]
+    assert labels["label"].to_pylist() == [
+        f"c{truth[int(i[1:])]}" for i in labels["item_id"].to_pylist()
+    ]
 
 
 def _canonical(labels: pa.Table) -> dict[str, str]:
@@ -119,7 +132,9 @@ def test_permuting_rows_and_renaming_raters_changes_nothing(seed):
     perm = rng.permutation(table.num_rows)
     names = {f"r{r}": f"zz{rng.integers(1e9)}_{r}" for r in range(5)}
     shuffled = table.take(pa.array(perm))
-    renamed = shuffled.set_column(1, "rater_id", pa.array([names[r] for r in shuffled["rater_id"].to_pylist()]))
+    renamed = shuffled.set_column(
+        1, "rater_id", pa.array([names[r] for r in shuffled["rater_id"].to_pylist()])
+    )
     for cls in (MajorityVote, DawidSkene, OneCoinDawidSkene, MACE, GLAD):
         a = cls().fit(table)
         b = cls().fit(renamed)
@@ -134,7 +149,10 @@ def test_gold_is_clamped_and_scored(shared_data):
     half = truth.slice(0, truth.num_rows // 2)
     est = DawidSkene().fit(ans, gold=half)
     got = _canonical(est.labels_)
-    assert all(got[i] == lab for i, lab in zip(half["item_id"].to_pylist(), half["label"].to_pylist(), strict=True))
+    assert all(
+        got[i] == lab
+        for i, lab in zip(half["item_id"].to_pylist(), half["label"].to_pylist(), strict=True)
+    )
     rest = truth.slice(truth.num_rows // 2)
     # semi-supervised fitting stays in the range of the unsupervised fit on the other items
     held_out = accuracy(est.labels_, rest)
@@ -147,19 +165,32 @@ def test_gold_is_clamped_and_scored(shared_data):
 
 
 def test_tasks_are_inferred_separately():
-    a = pa.table({"item_id": ["x", "x", "x"], "rater_id": ["1", "2", "3"], "label": ["p", "p", "q"]})
-    both = pa.concat_tables([
-        a.append_column("task", pa.array(["t1"] * 3)),
-        a.set_column(2, "label", pa.array(["u", "v", "v"])).append_column("task", pa.array(["t2"] * 3)),
-    ])
+    a = pa.table(
+        {"item_id": ["x", "x", "x"], "rater_id": ["1", "2", "3"], "label": ["p", "p", "q"]}
+    )
+    both = pa.concat_tables(
+        [
+            a.append_column("task", pa.array(["t1"] * 3)),
+            a.set_column(2, "label", pa.array(["u", "v", "v"])).append_column(
+                "task", pa.array(["t2"] * 3)
+            ),
+        ]
+    )
     labels = MajorityVote().fit(both).labels_
-    assert sorted(zip(labels["task"].to_pylist(), labels["label"].to_pylist(), strict=True)) == [("t1", "p"), ("t2", "v")]
+    assert sorted(zip(labels["task"].to_pylist(), labels["label"].to_pylist(), strict=True)) == [
+        ("t1", "p"),
+        ("t2", "v"),
+    ]
 
 
 def test_majority_tie_rule_and_flag():
-    t = pa.table({"item_id": ["a", "a", "b", "b", "b", "c", "c"],
-                  "rater_id": ["1", "2", "1", "2", "3", "1", "2"],
-                  "label": ["x", "y", "y", "y", "x", "x", "y"]})
+    t = pa.table(
+        {
+            "item_id": ["a", "a", "b", "b", "b", "c", "c"],
+            "rater_id": ["1", "2", "1", "2", "3", "1", "2"],
+            "label": ["x", "y", "y", "y", "x", "x", "y"],
+        }
+    )
     # y is the most frequent label overall (4 of 7): it wins ties
     out = MajorityVote().fit(t).labels_.to_pydict()
     assert out == {"item_id": ["a", "b", "c"], "label": ["y", "y", "y"], "tie": [True, False, True]}
@@ -177,10 +208,23 @@ def test_infer_labels_and_ranking_shapes():
     preds = pa.table({"item_id": [f"i{i}" for i in range(300)], "label": [f"c{v}" for v in truth]})
     with_model = rank_label_errors(table, method="ds", predictions=preds)
     assert with_model.uses_predictions
-    bad = [i for i, c in zip(ranking.items["item_id"].to_pylist(), ranking.items["consensus"].to_pylist(), strict=True)
-           if c != f"c{truth[int(i[1:])]}"]
+    bad = [
+        i
+        for i, c in zip(
+            ranking.items["item_id"].to_pylist(),
+            ranking.items["consensus"].to_pylist(),
+            strict=True,
+        )
+        if c != f"c{truth[int(i[1:])]}"
+    ]
     if bad:
-        mean_q = dict(zip(ranking.items["item_id"].to_pylist(), ranking.items["quality"].to_pylist(), strict=True))
+        mean_q = dict(
+            zip(
+                ranking.items["item_id"].to_pylist(),
+                ranking.items["quality"].to_pylist(),
+                strict=True,
+            )
+        )
         assert np.mean([mean_q[i] for i in bad]) < np.mean(list(mean_q.values()))
 
 
@@ -197,7 +241,9 @@ def test_reliability_flags_a_spammer():
     labels = table["label"].to_pylist()
     raters = table["rater_id"].to_pylist()
     rng = np.random.default_rng(0)
-    spam = [f"c{rng.integers(3)}" if r == "r0" else lab for r, lab in zip(raters, labels, strict=True)]
+    spam = [
+        f"c{rng.integers(3)}" if r == "r0" else lab for r, lab in zip(raters, labels, strict=True)
+    ]
     est = DawidSkene().fit(table.set_column(2, "label", pa.array(spam)))
     rel = rater_reliability(est).to_pydict()
     scores = dict(zip(rel["rater_id"], rel["spammer_score"], strict=True))
@@ -212,7 +258,9 @@ def test_bad_input_is_reported():
     one = pa.table({"item_id": ["a", "b"], "rater_id": ["1", "1"], "label": ["x", "x"]})
     r = infer_labels(one, method="ds")
     assert r.labels["label"].to_pylist() == ["x", "x"] and any("one category" in n for n in r.notes)
-    single = pa.table({"item_id": ["a", "b", "c"], "rater_id": ["1", "2", "3"], "label": ["x", "y", "x"]})
+    single = pa.table(
+        {"item_id": ["a", "b", "c"], "rater_id": ["1", "2", "3"], "label": ["x", "y", "x"]}
+    )
     for method in ("mv", "wmv", "ds", "onecoin", "glad", "mace"):
         res = infer_labels(single, method=method)
         assert not np.isnan(res.posteriors["probability"].to_numpy()).any()

@@ -12,10 +12,20 @@ from tests.test_inference import accuracy, load_zheng
 pytestmark = pytest.mark.slow
 ck = pytest.importorskip("crowdkit.aggregation")
 
-FOLDERS = ["d_jn-product", "d_Duck_Identification", "s4_Dog_data",
-           "s4_Face_Sentiment_Identification", "f201_Emotion_FULL"]
-PAIRS = [(MajorityVote, "MajorityVote"), (DawidSkene, "DawidSkene"),
-         (OneCoinDawidSkene, "OneCoinDawidSkene"), (GLAD, "GLAD"), (MACE, "MACE")]
+FOLDERS = [
+    "d_jn-product",
+    "d_Duck_Identification",
+    "s4_Dog_data",
+    "s4_Face_Sentiment_Identification",
+    "f201_Emotion_FULL",
+]
+PAIRS = [
+    (MajorityVote, "MajorityVote"),
+    (DawidSkene, "DawidSkene"),
+    (OneCoinDawidSkene, "OneCoinDawidSkene"),
+    (GLAD, "GLAD"),
+    (MACE, "MACE"),
+]
 
 
 @pytest.mark.parametrize("folder", FOLDERS)

@@ -202,6 +202,7 @@ def connect_spark(app_name: str = "opsloop") -> Any:
         .appName(app_name)
         .config("spark.sql.warehouse.dir", warehouse)
         .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.session.timeZone", "UTC")
         .getOrCreate()
     )

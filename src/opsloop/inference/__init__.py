@@ -7,6 +7,10 @@ read ``labels_``, ``probas_``, ``errors_``/``skills_``, ``loss_history_``):
 :func:`infer_labels` wraps them into a typed :class:`InferenceResult`;
 :func:`rater_reliability`, :func:`rater_confusion` and
 :func:`rank_label_errors` work on a fitted estimator.
+:class:`EngineMajorityVote` and :class:`EngineDawidSkene` run the same
+estimators as Ibis queries (DuckDB, Spark) for data beyond one machine. On a workspace,
+:func:`infer_workspace` fits, ranks and stores the derived tables
+(:func:`store_inference`); :func:`relabel_queue` reads the stored ranking.
 """
 
 from opsloop.inference._api import METHODS, InferenceResult, infer_labels, make_estimator
@@ -18,12 +22,20 @@ from opsloop.inference._dawid_skene import (
     m_step,
     one_coin_m_step,
 )
+from opsloop.inference._engine_em import EngineDawidSkene, EngineMajorityVote
 from opsloop.inference._estimator import BaseEstimator
 from opsloop.inference._glad import GLAD, glad_e_step, glad_m_step
 from opsloop.inference._label_errors import LabelErrorRanking, rank_label_errors
 from opsloop.inference._mace import MACE, mace_e_step, mace_m_step
 from opsloop.inference._majority import MajorityVote, WeightedMajorityVote
 from opsloop.inference._reliability import rater_confusion, rater_reliability, spammer_score
+from opsloop.inference._store import (
+    WorkspaceInference,
+    infer_workspace,
+    inference_tables,
+    relabel_queue,
+    store_inference,
+)
 
 __all__ = [
     "GLAD",
@@ -31,6 +43,8 @@ __all__ = [
     "METHODS",
     "BaseEstimator",
     "DawidSkene",
+    "EngineDawidSkene",
+    "EngineMajorityVote",
     "InferenceResult",
     "LabelErrorRanking",
     "MajorityVote",
@@ -38,10 +52,13 @@ __all__ = [
     "TaskData",
     "TaskFit",
     "WeightedMajorityVote",
+    "WorkspaceInference",
     "e_step",
     "glad_e_step",
     "glad_m_step",
     "infer_labels",
+    "infer_workspace",
+    "inference_tables",
     "m_step",
     "mace_e_step",
     "mace_m_step",
@@ -50,5 +67,7 @@ __all__ = [
     "rank_label_errors",
     "rater_confusion",
     "rater_reliability",
+    "relabel_queue",
     "spammer_score",
+    "store_inference",
 ]

@@ -16,6 +16,7 @@ rater parameters are learned from gold and non-gold items together
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,9 @@ def to_arrow(table: Any, what: str = "annotations") -> pa.Table:
         return table.to_pyarrow()
     if hasattr(table, "columns") and hasattr(table, "to_dict"):
         return pa.Table.from_pandas(table, preserve_index=False)
-    raise UsageError(f"{what}: expected a pyarrow, Ibis or pandas table, got {type(table).__name__}")
+    raise UsageError(
+        f"{what}: expected a pyarrow, Ibis or pandas table, got {type(table).__name__}"
+    )
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,17 @@ class TaskData:
         """Sparse ``n_items × (n_raters·K)`` indicator: row i has a 1 at ``r·K + l``.
 
         With it one E-step is ``M @ log π`` and one M-step ``Mᵀ @ T`` (two sparse
-        products), which is what makes the numpy kernels fast.
+        products), which is what makes the numpy kernels fast. Built once and
+        cached (the kernels, reliability and confusion tables share it).
         """
+        cached = self.__dict__.get("_design")
+        if cached is None:
+            cached = self._build_design()
+            object.__setattr__(self, "_design", cached)
+        out: sp.csr_matrix = cached
+        return out
+
+    def _build_design(self) -> sp.csr_matrix:
         c = self.coded
         k = max(self.n_classes, 1)
         cols = (c.raters * k + c.labels).astype(np.int32)
@@ -129,7 +141,9 @@ def normalise_log(log_scores: np.ndarray) -> tuple[np.ndarray, float]:
     return p, float((np.log(z) + top).sum())
 
 
-def argmax_with_ties(scores: np.ndarray, tie_break: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def argmax_with_ties(
+    scores: np.ndarray, tie_break: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise argmax and a tie flag.
 
     Ties (scores within 1e-12 of the row maximum) go to the tied category with
@@ -166,9 +180,13 @@ def _as_string(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def prepare(
     table: Any,
     gold: Any = None,
-    categories: list[str] | tuple[str, ...] | None = None,
+    categories: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[dict[str, TaskData], bool, list[str]]:
-    """Validate and code ``table`` per task; returns (tasks, has_task_column, notes)."""
+    """Validate and code ``table`` per task; returns (tasks, has_task_column, notes).
+
+    ``categories`` is one taxonomy for every task or a ``{task: categories}``
+    mapping (tasks missing from it use the observed labels).
+    """
     data = to_arrow(table)
     missing = [c for c in REQUIRED if c not in data.column_names]
     if missing:
@@ -183,19 +201,24 @@ def prepare(
         data = data.set_column(data.column_names.index(c), c, _as_string(data[c]))
     notes: list[str] = []
     n_rows = data.num_rows
-    data = data.filter(
-        pc.and_(pc.and_(pc.is_valid(data["item_id"]), pc.is_valid(data["rater_id"])),
-                pc.is_valid(data["label"]))
-    )
+    if sum(data[c].null_count for c in REQUIRED):  # filtering copies the table: only if needed
+        data = data.filter(
+            pc.and_(
+                pc.and_(pc.is_valid(data["item_id"]), pc.is_valid(data["rater_id"])),
+                pc.is_valid(data["label"]),
+            )
+        )
     if data.num_rows < n_rows:
-        notes.append(f"{n_rows - data.num_rows:,} annotation rows with a missing item, rater or label were dropped")
+        notes.append(
+            f"{n_rows - data.num_rows:,} annotation rows with a missing item, rater or label were dropped"
+        )
     if data.num_rows == 0:
         raise UsageError("annotations: no rows with an item, a rater and a label")
     if has_task:
         data = data.set_column(
             data.column_names.index("task"), "task", pc.fill_null(data["task"], DEFAULT_TASK)
         )
-    gold_t = _prepare_gold(gold, has_task)
+    gold_t = gold_table(gold, has_task)
     task_names = sorted(pc.unique(data["task"]).to_pylist()) if has_task else [DEFAULT_TASK]
     out: dict[str, TaskData] = {}
     for task in task_names:
@@ -203,28 +226,38 @@ def prepare(
         g = gold_t
         if g is not None and "task" in g.column_names:
             g = g.filter(pc.equal(g["task"], task))
-        out[task] = _code_task(task, part, g, categories, notes, prefix=has_task)
+        cats = categories.get(task) if isinstance(categories, Mapping) else categories
+        out[task] = _code_task(task, part, g, cats, notes, prefix=has_task)
     if gold_t is not None and "task" in gold_t.column_names:
         unknown = set(pc.unique(gold_t["task"]).to_pylist()) - set(task_names)
         if unknown:
-            notes.append(f"gold rows for task(s) not in the annotations were ignored: {sorted(unknown)}")
+            notes.append(
+                f"gold rows for task(s) not in the annotations were ignored: {sorted(unknown)}"
+            )
     return out, has_task, notes
 
 
-def _prepare_gold(gold: Any, has_task: bool) -> pa.Table | None:
+def gold_table(gold: Any, has_task: bool) -> pa.Table | None:
+    """Gold as string columns ``item_id, label[, task]`` without null keys."""
     if gold is None:
         return None
     g = to_arrow(gold, "gold")
     for c in ("item_id", "label"):
         if c not in g.column_names:
             raise UsageError(f"gold: missing column {c!r} (have: {', '.join(g.column_names)})")
-    cols = ["item_id", "label", "task"] if (has_task and "task" in g.column_names) else ["item_id", "label"]
+    cols = (
+        ["item_id", "label", "task"]
+        if (has_task and "task" in g.column_names)
+        else ["item_id", "label"]
+    )
     g = g.select(cols)
     for c in cols:
         g = g.set_column(g.column_names.index(c), c, _as_string(g[c]))
     g = g.filter(pc.and_(pc.is_valid(g["item_id"]), pc.is_valid(g["label"])))
     if "task" in g.column_names:
-        g = g.set_column(g.column_names.index("task"), "task", pc.fill_null(g["task"], DEFAULT_TASK))
+        g = g.set_column(
+            g.column_names.index("task"), "task", pc.fill_null(g["task"], DEFAULT_TASK)
+        )
     return g
 
 
@@ -232,7 +265,7 @@ def _code_task(
     task: str,
     part: pa.Table,
     gold: pa.Table | None,
-    categories: list[str] | tuple[str, ...] | None,
+    categories: Sequence[str] | None,
     notes: list[str],
     *,
     prefix: bool,
@@ -246,7 +279,9 @@ def _code_task(
         seen: dict[str, str] = {}
         for it, lab in zip(gold_items, gold_labels, strict=True):
             if seen.setdefault(it, lab) != lab:
-                raise UsageError(f"gold: {where}item {it!r} has two gold labels ({seen[it]!r}, {lab!r})")
+                raise UsageError(
+                    f"gold: {where}item {it!r} has two gold labels ({seen[it]!r}, {lab!r})"
+                )
     if categories is not None:
         cats = list(categories)
         bad = sorted(set(gold_labels) - set(cats))
@@ -264,7 +299,9 @@ def _code_task(
             f"{where}{coded.n_duplicates:,} repeated (item, rater) annotations: the last one was kept"
         )
     if coded.n_categories == 1:
-        notes.append(f"{where}only one category ({cats[0]!r}): every item gets it with probability 1")
+        notes.append(
+            f"{where}only one category ({cats[0]!r}): every item gets it with probability 1"
+        )
     g = np.full(coded.n_items, -1, dtype=np.int64)
     if gold_items:
         idx = positions(coded.item_names, gold_items)

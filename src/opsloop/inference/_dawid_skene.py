@@ -30,6 +30,17 @@ Defaults and why:
   labels by well under 1%.
 * initialisation: majority-vote proportions, as in Dawid & Skene (1979).
 
+Gold clamping (checked): gold items' posteriors are one-hot in the start and
+after every E-step (:func:`e_step`), and the M-step learns from those clamped
+rows. On Zheng et al.'s Dog data, clamping the first half of truth.csv lowers
+accuracy on the other half from 0.851 to 0.839; crowd-kit's
+``DawidSkene.fit(true_labels=...)`` does the same (0.849 → 0.842). Over ten
+random halves the change is +0.003 on average (from −0.007 to +0.015) for
+both implementations, so the drop belongs to that split, not to the method:
+with many labels per item (Dog has ~8) the raters' confusion matrices are
+already well identified without gold, and semi-supervised EM can trade a
+few held-out items for a better fit on the clamped ones.
+
 >>> import pyarrow as pa
 >>> t = pa.table({"item_id": ["a", "a", "a", "b", "b", "b"],
 ...               "rater_id": ["r1", "r2", "r3"] * 2,
@@ -68,29 +79,60 @@ def e_step(
     """
     scores = design @ log_confusion_design(confusion)
     scores += np.log(prior)[None, :]
-    top = scores.max(axis=1, keepdims=True)
-    post = np.exp(scores - top)
-    z = post.sum(axis=1, keepdims=True)
-    post /= z
-    lognorm = (np.log(z) + top).ravel()
+    gold_idx = np.flatnonzero(gold >= 0) if gold is not None else np.zeros(0, np.int64)
+    gold_codes = gold[gold_idx] if gold is not None else gold_idx
+    gold_scores = scores[gold_idx, gold_codes]
+    top = row_max(scores)
+    post = scores  # in place: no n × K temporaries beyond ``scores``
+    post -= top[:, None]
+    np.exp(post, out=post)
+    z = row_sum(post)
+    post /= z[:, None]
+    lognorm = np.log(z) + top
     unclamped = post
-    if gold is not None and (gold >= 0).any():
-        idx = np.flatnonzero(gold >= 0)
-        lognorm[idx] = scores[idx, gold[idx]]
-        unclamped = post[idx].copy()
-        clamp(post, gold)
+    if len(gold_idx):
+        lognorm[gold_idx] = gold_scores
+        unclamped = post[gold_idx].copy()
+        post[gold_idx] = 0.0
+        post[gold_idx, gold_codes] = 1.0
     return post, unclamped, float(lognorm.sum())
 
 
+def row_max(a: np.ndarray) -> np.ndarray:
+    """Row maxima of an ``n × K`` array with small ``K``.
+
+    A loop over the ``K`` columns is several times faster than
+    ``a.max(axis=1)``, whose inner reduction has only ``K`` elements.
+    """
+    out = a[:, 0].copy()
+    for j in range(1, a.shape[1]):
+        np.maximum(out, a[:, j], out=out)
+    return out
+
+
+def row_sum(a: np.ndarray) -> np.ndarray:
+    """Row sums of an ``n × K`` array with small ``K`` (see :func:`row_max`)."""
+    out = a[:, 0].copy()
+    for j in range(1, a.shape[1]):
+        out += a[:, j]
+    return out
+
+
 def soft_counts(design: sp.csr_matrix, posteriors: np.ndarray) -> np.ndarray:
-    """``n[r, k, l] = Σ_{(i, r, l)} T[i, k]`` as an ``R × K × K`` array."""
+    """``n[r, k, l] = Σ_{(i, r, l)} T[i, k]`` as an ``R × K × K`` array.
+
+    ``design.T`` is scipy's CSC view of the cached CSR matrix: no copy, and
+    faster for this product than a stored CSR transpose (measured).
+    """
     k = posteriors.shape[1]
     flat = np.asarray(design.T @ posteriors)  # (R·K_l) × K_k
     return flat.reshape(-1, k, k).transpose(0, 2, 1)
 
 
 def m_step(
-    design: sp.csr_matrix, posteriors: np.ndarray, smoothing: float
+    design: sp.csr_matrix,
+    posteriors: np.ndarray,
+    smoothing: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Full confusion matrices ``π`` (``R × K × K``) and class prior ``ρ``."""
     counts = soft_counts(design, posteriors) + smoothing
@@ -100,7 +142,9 @@ def m_step(
 
 
 def one_coin_m_step(
-    design: sp.csr_matrix, posteriors: np.ndarray, smoothing: float
+    design: sp.csr_matrix,
+    posteriors: np.ndarray,
+    smoothing: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One-coin confusion matrices, the skills ``p_r`` and the class prior."""
     counts = soft_counts(design, posteriors)
@@ -151,7 +195,9 @@ class DawidSkene(BaseEstimator):
     def _check_params(self) -> None:
         super()._check_params()
         if not self.smoothing > 0:
-            raise UsageError(f"{type(self).__name__}: smoothing must be > 0, got {self.smoothing!r}")
+            raise UsageError(
+                f"{type(self).__name__}: smoothing must be > 0, got {self.smoothing!r}"
+            )
 
     def _fit_task(self, data: TaskData) -> TaskFit:
         return fit_dawid_skene(

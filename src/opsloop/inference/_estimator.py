@@ -20,6 +20,7 @@ state from attributes ending in ``_``:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,13 +46,13 @@ class BaseEstimator(ABC):
         table: Any,
         gold: Any = None,
         *,
-        categories: list[str] | tuple[str, ...] | None = None,
+        categories: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
     ) -> BaseEstimator:
         """Fit on a long annotations table; ``gold`` items are clamped during fitting.
 
-        ``categories`` fixes the taxonomy (labels outside it raise
-        :class:`~opsloop.errors.UsageError`); by default it is the sorted set of
-        observed and gold labels.
+        ``categories`` fixes the taxonomy, one for all tasks or ``{task: [...]}``
+        (labels outside it raise :class:`~opsloop.errors.UsageError`); by
+        default it is the sorted set of observed and gold labels.
         """
         self._check_params()
         tasks, has_task, notes = prepare(table, gold, categories)
@@ -79,7 +80,9 @@ class BaseEstimator(ABC):
         for name in ("n_iter",):
             value = getattr(self, name, None)
             if value is not None and (not isinstance(value, int) or value < 0):
-                raise UsageError(f"{type(self).__name__}: {name} must be a non-negative integer, got {value!r}")
+                raise UsageError(
+                    f"{type(self).__name__}: {name} must be a non-negative integer, got {value!r}"
+                )
         tol = getattr(self, "tol", None)
         if tol is not None and not tol >= 0:
             raise UsageError(f"{type(self).__name__}: tol must be >= 0, got {tol!r}")
@@ -132,7 +135,9 @@ class BaseEstimator(ABC):
 
     def _with_task(self, columns: dict[str, Any], task: str, n: int) -> pa.Table:
         if self._has_task:
-            columns["task"] = pa.array([task] * n, pa.string()) if n < 10_000 else pa.repeat(task, n)
+            columns["task"] = (
+                pa.array([task] * n, pa.string()) if n < 10_000 else pa.repeat(task, n)
+            )
         return pa.table(columns)
 
     def _build_labels(self) -> pa.Table:
@@ -173,7 +178,9 @@ class BaseEstimator(ABC):
             r, k, _ = conf.shape
             cats = _names(data.coded.categories)
             cols = {
-                "rater_id": _names(data.coded.rater_names).take(pa.array(np.repeat(np.arange(r), k * k))),
+                "rater_id": _names(data.coded.rater_names).take(
+                    pa.array(np.repeat(np.arange(r), k * k))
+                ),
                 "true_label": cats.take(pa.array(np.tile(np.repeat(np.arange(k), k), r))),
                 "label": cats.take(pa.array(np.tile(np.arange(k), r * k))),
                 "probability": pa.array(conf.ravel()),

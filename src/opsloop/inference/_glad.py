@@ -51,8 +51,9 @@ def glad_e_step(
     log_right = log_expit(x)
     log_wrong = log_expit(-x) - np.log(k - 1)
     base = np.bincount(c.items, weights=log_wrong, minlength=data.n_items)
-    bonus = np.bincount(c.items * k + c.labels, weights=log_right - log_wrong,
-                        minlength=data.n_items * k).reshape(data.n_items, k)
+    bonus = np.bincount(
+        c.items * k + c.labels, weights=log_right - log_wrong, minlength=data.n_items * k
+    ).reshape(data.n_items, k)
     scores = bonus + base[:, None] + np.log(prior)[None, :]
     post, _ = normalise_log(scores)
     top = scores.max(axis=1)
@@ -91,9 +92,14 @@ def glad_m_step(
         gb = np.bincount(c.items, weights=g * x, minlength=data.n_items) - (bb - b_mean)
         return -q, -np.concatenate([ga, gb])
 
-    res = minimize(negative_q, np.concatenate([alpha, b]), jac=True, method="L-BFGS-B",
-                   bounds=[(None, None)] * n_r + [(-10.0, 10.0)] * data.n_items,
-                   options={"maxiter": max_iter})
+    res = minimize(
+        negative_q,
+        np.concatenate([alpha, b]),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(None, None)] * n_r + [(-10.0, 10.0)] * data.n_items,
+        options={"maxiter": max_iter},
+    )
     return res.x[:n_r].copy(), res.x[n_r:].copy()
 
 
@@ -130,8 +136,15 @@ class GLAD(BaseEstimator):
         converged = False
         it = 0
         for it in range(1, self.n_iter + 1):  # noqa: B007
-            alpha, b = glad_m_step(data, post, alpha, b, alpha_mean=self.alpha_prior_mean,
-                                   b_mean=self.b_prior_mean, max_iter=self.m_step_iter)
+            alpha, b = glad_m_step(
+                data,
+                post,
+                alpha,
+                b,
+                alpha_mean=self.alpha_prior_mean,
+                b_mean=self.b_prior_mean,
+                max_iter=self.m_step_iter,
+            )
             if self.learn_prior:
                 prior = post.mean(axis=0) + 1e-6
                 prior /= prior.sum()

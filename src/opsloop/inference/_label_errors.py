@@ -88,18 +88,23 @@ def ensemble_posteriors(data: TaskData, posteriors: np.ndarray, model: np.ndarra
     n_r = np.bincount(c.raters, minlength=data.n_raters)
     rater_agree = np.bincount(c.raters, weights=agree, minlength=data.n_raters) / np.maximum(n_r, 1)
     w_r = crowdlab_weights(rater_agree, baseline)
-    w_m = float(crowdlab_weights(np.array([np.mean(np.argmax(model, axis=1) == consensus)]), baseline)[0])
+    w_m = float(
+        crowdlab_weights(np.array([np.mean(np.argmax(model, axis=1) == consensus)]), baseline)[0]
+    )
     a = float(np.mean(agree))
     other = (1 - a) / max(k - 1, 1)
     w_ann = w_r[c.raters]
-    sums = np.bincount(c.items * k + c.labels, weights=w_ann * (a - other),
-                       minlength=data.n_items * k).reshape(data.n_items, k)
+    sums = np.bincount(
+        c.items * k + c.labels, weights=w_ann * (a - other), minlength=data.n_items * k
+    ).reshape(data.n_items, k)
     sums = sums + (np.bincount(c.items, weights=w_ann, minlength=data.n_items) * other)[:, None]
     total = w_m + np.bincount(c.items, weights=w_ann, minlength=data.n_items)
     return (w_m * model + sums) / total[:, None]
 
 
-def _model_matrix(predictions: pa.Table, data: TaskData, task: str, has_task: bool) -> tuple[np.ndarray, int]:
+def _model_matrix(
+    predictions: pa.Table, data: TaskData, task: str, has_task: bool
+) -> tuple[np.ndarray, int]:
     p = predictions
     if has_task and "task" in p.column_names:
         p = p.filter(pc.equal(p["task"], task))
@@ -117,8 +122,9 @@ def _model_matrix(predictions: pa.Table, data: TaskData, task: str, has_task: bo
         raise UsageError(
             f"predictions: label {bad!r} is not one of the categories {list(data.coded.categories)}"
         )
-    matrix = np.bincount(items[keep] * k + labels[keep], weights=probs[keep],
-                         minlength=data.n_items * k).reshape(data.n_items, k)
+    matrix = np.bincount(
+        items[keep] * k + labels[keep], weights=probs[keep], minlength=data.n_items * k
+    ).reshape(data.n_items, k)
     total = matrix.sum(axis=1, keepdims=True)
     missing = int(np.sum(total.ravel() <= 0))
     matrix = np.where(total > 0, matrix / np.where(total > 0, total, 1), 1.0 / k)
@@ -129,24 +135,26 @@ def rank_label_errors(
     table: Any,
     *,
     estimator: BaseEstimator | None = None,
-    method: str = "ds",
+    method: str | None = None,
     gold: Any = None,
     predictions: Any = None,
     top: int | None = None,
 ) -> LabelErrorRanking:
     """Score annotations and items and rank items for relabelling.
 
-    ``estimator``: an already fitted estimator (its posteriors are used);
-    otherwise ``method`` is fitted on ``table`` (with ``gold`` clamped).
+    ``estimator``: an already fitted estimator (its posteriors are used;
+    ``method`` then only names it); otherwise ``method`` (default ``"ds"``) is
+    fitted on ``table`` (with ``gold`` clamped). ``predictions`` (``item_id,
+    label[, probability][, task]``, one model) switch on the ensemble.
     """
     from opsloop.inference._api import make_estimator
 
     if estimator is None:
-        estimator = make_estimator(method).fit(table, gold)
-        name = method
+        name = method or "ds"
+        estimator = make_estimator(name).fit(table, gold)
     else:
         estimator._require_fit()
-        name = type(estimator).__name__
+        name = method or type(estimator).__name__
     notes = list(estimator.notes_)
     pred = None
     if predictions is not None:
@@ -168,7 +176,9 @@ def rank_label_errors(
         cats = pa.array(data.coded.categories, pa.string())
         names = name_array(data.coded.item_names)
         n_labels = np.bincount(c.items, minlength=data.n_items)
-        disagree = np.bincount(c.items, weights=consensus[c.items] != c.labels, minlength=data.n_items)
+        disagree = np.bincount(
+            c.items, weights=consensus[c.items] != c.labels, minlength=data.n_items
+        )
         ann = {
             "item_id": names.take(pa.array(c.items)),
             "rater_id": name_array(c.rater_names).take(pa.array(c.raters)),
@@ -204,5 +214,3 @@ def rank_label_errors(
         relabel=relabel,
         notes=tuple(notes),
     )
-
-

@@ -64,8 +64,9 @@ def mace_e_step(
     wrong = log_spam[c.raters] + log_xi[c.raters, c.labels]
     right = np.logaddexp(log_theta[c.raters], wrong)
     base = np.bincount(c.items, weights=wrong, minlength=data.n_items)
-    bonus = np.bincount(c.items * k + c.labels, weights=right - wrong,
-                        minlength=data.n_items * k).reshape(data.n_items, k)
+    bonus = np.bincount(
+        c.items * k + c.labels, weights=right - wrong, minlength=data.n_items * k
+    ).reshape(data.n_items, k)
     lp = np.full(k, -np.log(k)) if log_prior is None else log_prior
     scores = bonus + base[:, None] + lp[None, :]
     post, loglik = normalise_log(scores)
@@ -95,8 +96,9 @@ def mace_m_step(
     on = posteriors[c.items, c.labels] * competent
     a = alpha + np.bincount(c.raters, weights=on, minlength=data.n_raters)
     b = beta + np.bincount(c.raters, weights=1.0 - on, minlength=data.n_raters)
-    s = eta + np.bincount(c.raters * k + c.labels, weights=1.0 - on,
-                          minlength=data.n_raters * k).reshape(data.n_raters, k)
+    s = eta + np.bincount(
+        c.raters * k + c.labels, weights=1.0 - on, minlength=data.n_raters * k
+    ).reshape(data.n_raters, k)
     log_theta = digamma(a) - digamma(a + b)
     log_spam = digamma(b) - digamma(a + b)
     log_xi = digamma(s) - digamma(s.sum(axis=1, keepdims=True))

@@ -117,8 +117,15 @@ class WeightedMajorityVote(MajorityVote):
                 raise UsageError("WeightedMajorityVote: weights must be non-negative numbers")
             w = np.array([self.weights.get(r, self.default_weight) for r in data.coded.rater_names])
             post = vote_posteriors(data, w)
-            return TaskFit(post, (), 0, True, skills=w, prior=prior,
-                           unclamped=vote_posteriors(_without_gold(data), w)[data.gold >= 0])
+            return TaskFit(
+                post,
+                (),
+                0,
+                True,
+                skills=w,
+                prior=prior,
+                unclamped=vote_posteriors(_without_gold(data), w)[data.gold >= 0],
+            )
         post = vote_posteriors(data)
         w = np.ones(data.n_raters)
         history: list[float] = []

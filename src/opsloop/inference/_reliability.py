@@ -89,30 +89,37 @@ def rater_reliability(
         s_lo, s_hi = np.quantile(sampled, [tail, 1 - tail], axis=0)
         on_gold = data.gold[c.items] >= 0
         g_n = np.bincount(c.raters[on_gold], minlength=data.n_raters).astype(np.float64)
-        g_ok = np.bincount(c.raters[on_gold], weights=(data.gold[c.items] == c.labels)[on_gold],
-                           minlength=data.n_raters)
+        g_ok = np.bincount(
+            c.raters[on_gold],
+            weights=(data.gold[c.items] == c.labels)[on_gold],
+            minlength=data.n_raters,
+        )
         g_lo, g_hi = _wilson_arrays(g_ok, g_n)
         has = g_n > 0
         cols: dict[str, Any] = {}
         if estimator._has_task:
             cols["task"] = pa.array([task] * data.n_raters, pa.string())
         skill = fit.skills if fit.skills is not None else None
-        cols.update({
-            "rater_id": name_array(c.rater_names),
-            "n_labels": pa.array(n.astype(np.int64)),
-            "accuracy": pa.array(acc),
-            "accuracy_low": pa.array(acc_lo),
-            "accuracy_high": pa.array(acc_hi),
-            "skill": pa.array(skill if skill is not None else np.zeros(data.n_raters),
-                              mask=None if skill is not None else np.ones(data.n_raters, bool)),
-            "spammer_score": pa.array(score),
-            "spammer_low": pa.array(s_lo),
-            "spammer_high": pa.array(s_hi),
-            "n_gold": pa.array(g_n.astype(np.int64)),
-            "gold_accuracy": pa.array(g_ok / np.maximum(g_n, 1), mask=~has),
-            "gold_low": pa.array(g_lo, mask=~has),
-            "gold_high": pa.array(g_hi, mask=~has),
-        })
+        cols.update(
+            {
+                "rater_id": name_array(c.rater_names),
+                "n_labels": pa.array(n.astype(np.int64)),
+                "accuracy": pa.array(acc),
+                "accuracy_low": pa.array(acc_lo),
+                "accuracy_high": pa.array(acc_hi),
+                "skill": pa.array(
+                    skill if skill is not None else np.zeros(data.n_raters),
+                    mask=None if skill is not None else np.ones(data.n_raters, bool),
+                ),
+                "spammer_score": pa.array(score),
+                "spammer_low": pa.array(s_lo),
+                "spammer_high": pa.array(s_hi),
+                "n_gold": pa.array(g_n.astype(np.int64)),
+                "gold_accuracy": pa.array(g_ok / np.maximum(g_n, 1), mask=~has),
+                "gold_low": pa.array(g_lo, mask=~has),
+                "gold_high": pa.array(g_hi, mask=~has),
+            }
+        )
         parts.append(pa.table(cols))
     return pa.concat_tables(parts)
 
@@ -134,15 +141,18 @@ def rater_confusion(estimator: BaseEstimator, *, confidence: float = 0.95) -> pa
         cols: dict[str, Any] = {}
         if estimator._has_task:
             cols["task"] = pa.array([task] * (r * k * k), pa.string())
-        cols.update({
-            "rater_id": name_array(data.coded.rater_names).take(
-                pa.array(np.repeat(np.arange(r), k * k))),
-            "true_label": cats.take(pa.array(np.tile(np.repeat(np.arange(k), k), r))),
-            "label": cats.take(pa.array(np.tile(np.arange(k), r * k))),
-            "count": pa.array(counts.ravel()),
-            "probability": pa.array((alpha / total).ravel()),
-            "low": pa.array(beta_dist.ppf(tail, alpha, total - alpha).ravel()),
-            "high": pa.array(beta_dist.ppf(1 - tail, alpha, total - alpha).ravel()),
-        })
+        cols.update(
+            {
+                "rater_id": name_array(data.coded.rater_names).take(
+                    pa.array(np.repeat(np.arange(r), k * k))
+                ),
+                "true_label": cats.take(pa.array(np.tile(np.repeat(np.arange(k), k), r))),
+                "label": cats.take(pa.array(np.tile(np.arange(k), r * k))),
+                "count": pa.array(counts.ravel()),
+                "probability": pa.array((alpha / total).ravel()),
+                "low": pa.array(beta_dist.ppf(tail, alpha, total - alpha).ravel()),
+                "high": pa.array(beta_dist.ppf(1 - tail, alpha, total - alpha).ravel()),
+            }
+        )
         parts.append(pa.table(cols))
     return pa.concat_tables(parts)

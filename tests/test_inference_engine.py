@@ -1,0 +1,110 @@
+"""Majority vote and Dawid–Skene as engine queries: parity with the numpy kernels.
+
+DuckDB runs in the ordinary suite; the same test on a local Spark session is
+marked ``spark`` and ``slow`` (one session for the module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import ibis
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from opsloop.errors import UsageError
+from opsloop.inference import DawidSkene, EngineDawidSkene, EngineMajorityVote, MajorityVote
+from tests.test_inference import planted
+
+
+def _data() -> tuple[pa.Table, pa.Table]:
+    table, truth, _ = planted(3, n_items=120, n_raters=5, k=3, per_item=3)
+    gold = pa.table(
+        {"item_id": [f"i{i}" for i in range(15)], "label": [f"c{truth[i]}" for i in range(15)]}
+    )
+    return table, gold
+
+
+def _by_key(table: pa.Table, keys: list[str], value: str) -> dict[tuple[Any, ...], Any]:
+    cols = [table[k].to_pylist() for k in keys]
+    return dict(zip(zip(*cols, strict=True), table[value].to_pylist(), strict=True))
+
+
+def check_parity(con: Any, n_iter: int) -> None:
+    table, gold = _data()
+    t = con.create_table("ann_parity", table.to_pandas(), overwrite=True)
+    g = con.create_table("gold_parity", gold.to_pandas(), overwrite=True)
+    for engine_gold, local_gold in ((None, None), (g, gold)):
+        ours = EngineDawidSkene(n_iter=n_iter, tol=1e-5).fit(t, engine_gold)
+        ref = DawidSkene(n_iter=n_iter, tol=1e-5).fit(table, local_gold)
+        assert ours.n_iter_ == ref.n_iter_
+        assert np.allclose(ours.loss_history_["label"], ref.loss_history_["label"], atol=1e-10)
+        got = _by_key(ours.probas_.to_pyarrow(), ["item_id", "label"], "probability")
+        want = _by_key(ref.probas_, ["item_id", "label"], "probability")
+        assert got.keys() == want.keys()
+        assert max(abs(got[k] - want[k]) for k in want) < 1e-9
+        labels = _by_key(ours.labels_.to_pyarrow(), ["item_id"], "label")
+        assert labels == _by_key(ref.labels_, ["item_id"], "label")
+        conf = ref.fits_["label"].confusion
+        names = ref.data_["label"].coded.rater_names
+        cats = ref.data_["label"].coded.categories
+        for (r, k, lab), p in _by_key(
+            ours.errors_.to_pyarrow(), ["rater_id", "true_label", "label"], "probability"
+        ).items():
+            assert p == pytest.approx(
+                conf[names.index(r), cats.index(k), cats.index(lab)], abs=1e-9
+            )
+    mv = EngineMajorityVote().fit(t)
+    ref_mv = MajorityVote().fit(table)
+    assert ref_mv.labels_["tie"].to_numpy().any()  # the tie rule is exercised
+    assert _by_key(mv.labels_.to_pyarrow(), ["item_id"], "label") == _by_key(
+        ref_mv.labels_, ["item_id"], "label"
+    )
+
+
+def test_duckdb_parity() -> None:
+    check_parity(ibis.duckdb.connect(), n_iter=30)
+
+
+def test_engine_tasks_and_bad_input() -> None:
+    a = pa.table(
+        {
+            "item_id": ["x", "x", "x", "y", "y", "y"],
+            "rater_id": ["1", "2", "3"] * 2,
+            "label": ["p", "p", "q", "q", "q", "q"],
+        }
+    )
+    both = pa.concat_tables(
+        [
+            a.append_column("task", pa.array(["t1"] * 6)),
+            a.append_column("task", pa.array(["t2"] * 6)),
+        ]
+    )
+    est = EngineDawidSkene(n_iter=5).fit(both)
+    labels = est.labels_.to_pyarrow().sort_by([("task", "ascending"), ("item_id", "ascending")])
+    assert labels["label"].to_pylist() == ["p", "q", "p", "q"]
+    assert set(est.n_iter_) == {"t1", "t2"}
+    with pytest.raises(UsageError, match="missing column"):
+        EngineDawidSkene().fit(pa.table({"item": ["a"], "rater_id": ["1"], "label": ["x"]}))
+    with pytest.raises(UsageError, match="n_iter"):
+        EngineDawidSkene(n_iter=0).fit(a)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    pytest.importorskip("pyspark")
+    from opsloop.engine import connect_spark
+
+    con = connect_spark("opsloop-inference-parity")
+    # tiny data: a few shuffle partitions instead of 200 per join keeps each EM step short
+    con._session.conf.set("spark.sql.shuffle.partitions", "2")
+    yield con
+    con._session.stop()
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_parity(spark: Any) -> None:
+    check_parity(spark, n_iter=8)
