@@ -33,7 +33,6 @@ initialisation from the majority vote. ``skills_`` reports ``α``.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from opsloop.inference._base import TaskData, TaskFit, clamp, normalise_log
@@ -91,6 +90,8 @@ def glad_m_step(
         ga = np.bincount(c.raters, weights=g * eb[c.items], minlength=n_r) - (a - alpha_mean)
         gb = np.bincount(c.items, weights=g * x, minlength=data.n_items) - (bb - b_mean)
         return -q, -np.concatenate([ga, gb])
+
+    from scipy.optimize import minimize  # slow to import: only when GLAD runs
 
     res = minimize(
         negative_q,

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from scipy.stats import beta as beta_dist
 
 from opsloop.inference._base import name_array
 from opsloop.inference._dawid_skene import soft_counts
@@ -130,6 +129,8 @@ def rater_confusion(estimator: BaseEstimator, *, confidence: float = 0.95) -> pa
     Columns ``[task,] rater_id, true_label, label, count, probability, low, high``;
     ``count`` is the soft count ``n_r[k, l]``.
     """
+    from scipy.stats import beta as beta_dist  # scipy.stats is slow to import: only when needed
+
     parts = []
     tail = (1 - confidence) / 2
     for task, data in estimator.data_.items():

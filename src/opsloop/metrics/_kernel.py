@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from opsloop.errors import UsageError
 
@@ -141,5 +140,7 @@ def t_interval(value: float, se: float, n: int, confidence: float) -> tuple[floa
     """``value ± t_{n−1} · se``, upper end capped at 1 (as in Gwet's irrCAC)."""
     if n < 2 or not math.isfinite(se):
         return (math.nan, math.nan)
+    from scipy.stats import t as student_t  # scipy.stats is slow to import: only when needed
+
     half = float(student_t.ppf(1 - (1 - confidence) / 2, n - 1)) * se
     return (value - half, min(1.0, value + half))
