@@ -15,8 +15,14 @@ from hypothesis import strategies as st
 from opsloop.errors import OpsloopError, UsageError
 from opsloop.metrics import agreement, list_metrics
 
-NOMINAL = ["percent_agreement", "fleiss_kappa", "conger_kappa", "brennan_prediger",
-           "krippendorff_alpha", "gwet_ac1"]
+NOMINAL = [
+    "percent_agreement",
+    "fleiss_kappa",
+    "conger_kappa",
+    "brennan_prediger",
+    "krippendorff_alpha",
+    "gwet_ac1",
+]
 
 
 @st.composite
@@ -24,15 +30,21 @@ def label_tables(draw: st.DrawFn) -> list[tuple[str, str, str]]:
     n_items = draw(st.integers(2, 12))
     rows = []
     for i in range(n_items):
-        raters = draw(st.lists(st.sampled_from(["r0", "r1", "r2", "r3"]), min_size=1,
-                               max_size=4, unique=True))
+        raters = draw(
+            st.lists(st.sampled_from(["r0", "r1", "r2", "r3"]), min_size=1, max_size=4, unique=True)
+        )
         rows += [(f"i{i}", r, draw(st.sampled_from("abc"))) for r in raters]
     return rows
 
 
 def to_table(rows: list[tuple[str, str, str]]) -> pa.Table:
-    return pa.table({"item_id": [r[0] for r in rows], "rater_id": [r[1] for r in rows],
-                     "label": [r[2] for r in rows]})
+    return pa.table(
+        {
+            "item_id": [r[0] for r in rows],
+            "rater_id": [r[1] for r in rows],
+            "label": [r[2] for r in rows],
+        }
+    )
 
 
 def values(rows: list[tuple[str, str, str]]) -> list[float]:
@@ -41,14 +53,16 @@ def values(rows: list[tuple[str, str, str]]) -> list[float]:
 
 
 def same(a: list[float], b: list[float]) -> bool:
-    return all((math.isnan(x) and math.isnan(y)) or abs(x - y) < 1e-9
-               for x, y in zip(a, b, strict=True))
+    return all(
+        (math.isnan(x) and math.isnan(y)) or abs(x - y) < 1e-9 for x, y in zip(a, b, strict=True)
+    )
 
 
 @settings(max_examples=40, deadline=None)
 @given(label_tables(), st.randoms(use_true_random=False))
-def test_row_order_and_renaming_change_nothing(rows: list[tuple[str, str, str]],
-                                               rnd: object) -> None:
+def test_row_order_and_renaming_change_nothing(
+    rows: list[tuple[str, str, str]], rnd: object
+) -> None:
     shuffled = rows[:]
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
     assert same(values(rows), values(shuffled))
@@ -80,8 +94,15 @@ def test_single_rater_gives_nan_with_reason() -> None:
 
 
 def test_items_with_one_label_are_excluded_and_counted() -> None:
-    t = to_table([("i1", "r1", "a"), ("i1", "r2", "a"), ("i2", "r1", "b"), ("i2", "r2", "b"),
-                  ("i3", "r1", "a")])
+    t = to_table(
+        [
+            ("i1", "r1", "a"),
+            ("i1", "r2", "a"),
+            ("i2", "r1", "b"),
+            ("i2", "r2", "b"),
+            ("i3", "r1", "a"),
+        ]
+    )
     rec = agreement(t, metrics=["krippendorff_alpha"], n_boot=0).records[0]
     assert rec.n_items == 2 and "1 item(s) with a single rating" in (rec.note or "")
 
@@ -115,18 +136,22 @@ def test_two_rater_metric_on_many_raters_is_nan_with_reason() -> None:
 
 
 def test_slices_and_tasks() -> None:
-    t = pa.table({
-        "item_id": ["1", "1", "2", "2", "1", "1", "2", "2"],
-        "rater_id": ["x", "y"] * 4,
-        "label": ["a", "a", "b", "b", "yes", "no", "no", "no"],
-        "task": ["topic"] * 4 + ["toxic"] * 4,
-        "locale": ["de", "de", "fr", "fr"] * 2,
-    })
+    t = pa.table(
+        {
+            "item_id": ["1", "1", "2", "2", "1", "1", "2", "2"],
+            "rater_id": ["x", "y"] * 4,
+            "label": ["a", "a", "b", "b", "yes", "no", "no", "no"],
+            "task": ["topic"] * 4 + ["toxic"] * 4,
+            "locale": ["de", "de", "fr", "fr"] * 2,
+        }
+    )
     res = agreement(t, metrics=["percent_agreement"], by=["locale"], n_boot=0)
     got = {tuple(sorted(r.slice.items())): r.value for r in res.records}
     assert got == {
-        (("locale", "de"), ("task", "topic")): 1.0, (("locale", "fr"), ("task", "topic")): 1.0,
-        (("locale", "de"), ("task", "toxic")): 0.0, (("locale", "fr"), ("task", "toxic")): 1.0,
+        (("locale", "de"), ("task", "topic")): 1.0,
+        (("locale", "fr"), ("task", "topic")): 1.0,
+        (("locale", "de"), ("task", "toxic")): 0.0,
+        (("locale", "fr"), ("task", "toxic")): 1.0,
     }
     json.dumps(res.to_dict())  # NaN-free JSON
 
@@ -138,8 +163,13 @@ def test_duplicate_rows_last_wins() -> None:
 
 
 def test_bootstrap_is_seeded() -> None:
-    t = to_table([(f"i{i}", r, "ab"[i % 2 if r == "r1" or i % 5 == 0 else 0])
-                  for i in range(30) for r in ("r1", "r2")])
+    t = to_table(
+        [
+            (f"i{i}", r, "ab"[i % 2 if r == "r1" or i % 5 == 0 else 0])
+            for i in range(30)
+            for r in ("r1", "r2")
+        ]
+    )
     a = agreement(t, metrics=["krippendorff_alpha"], seed=3, n_boot=200).records[0]
     b = agreement(t, metrics=["krippendorff_alpha"], seed=3, n_boot=200).records[0]
     assert (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high) and a.ci_low < a.value < a.ci_high

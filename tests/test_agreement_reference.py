@@ -19,8 +19,9 @@ from opsloop.metrics import agreement, pairwise_agreement
 REF = "reference_small"
 
 
-def long_from_wide(path: Path, *, raters: tuple[str, ...] | None = None,
-                   transpose: bool = False) -> pa.Table:
+def long_from_wide(
+    path: Path, *, raters: tuple[str, ...] | None = None, transpose: bool = False
+) -> pa.Table:
     """Wide CSV (rows = units, columns = raters; or transposed) → long table."""
     with path.open() as fh:
         rows = list(csv.reader(fh))
@@ -33,8 +34,13 @@ def long_from_wide(path: Path, *, raters: tuple[str, ...] | None = None,
             unit, rater = (col, row[0]) if transpose else (row[0], col)
             if raters is None or rater in raters:
                 cells.append((unit, rater, format(float(value), "g")))
-    return pa.table({"item_id": [c[0] for c in cells], "rater_id": [c[1] for c in cells],
-                     "label": [c[2] for c in cells]})
+    return pa.table(
+        {
+            "item_id": [c[0] for c in cells],
+            "rater_id": [c[1] for c in cells],
+            "label": [c[2] for c in cells],
+        }
+    )
 
 
 def long_from_counts(path: Path) -> pa.Table:
@@ -102,8 +108,9 @@ def test_irr_anxiety_cohen_kappa(shared_data: Path) -> None:
 
 def test_krippendorff_2011(shared_data: Path) -> None:
     # Krippendorff (2011) "Computing Krippendorff's Alpha-Reliability", p. 8 (3 decimals)
-    t = long_from_wide(shared_data / REF / "krippendorff2011_example_4obs_x_12units.csv",
-                       transpose=True)
+    t = long_from_wide(
+        shared_data / REF / "krippendorff2011_example_4obs_x_12units.csv", transpose=True
+    )
     assert value(t, "krippendorff_alpha") == pytest.approx(0.743, abs=5e-4)
     assert value(t, "krippendorff_alpha", level="ordinal") == pytest.approx(0.815, abs=5e-4)
     assert value(t, "krippendorff_alpha", level="ratio") == pytest.approx(0.797, abs=5e-4)
@@ -113,7 +120,8 @@ def test_krippendorff_pkg_docstring(shared_data: Path) -> None:
     # krippendorff 0.9.0 docstring example: nominal 0.691358, interval 0.810845
     t = long_from_wide(
         shared_data / REF / "krippendorff_pkg_docstring_example_3coders_x_15units.csv",
-        transpose=True)
+        transpose=True,
+    )
     assert value(t, "krippendorff_alpha") == pytest.approx(0.691358, abs=1e-6)
     assert value(t, "krippendorff_alpha", level="interval") == pytest.approx(0.810845, abs=1e-6)
 
@@ -195,8 +203,9 @@ def test_rater_agreement_hand_computed() -> None:
     # Hand-computed: item a: x=1 y=1 z=0; item b: x=0 y=0 z=0; item c: x=1 y=0.
     # x peers: a 1/2, b 2/2, c 0/1 → 3/5; consensus (others' majority): a y,z tie → skip,
     # b 0 → agree, c y=0 → disagree → 1/2.
-    t = pa.table({"item_id": list("aaabbbcc"), "rater_id": list("xyzxyzxy"),
-                  "label": list("11000010")})
+    t = pa.table(
+        {"item_id": list("aaabbbcc"), "rater_id": list("xyzxyzxy"), "label": list("11000010")}
+    )
     res = agreement(t, metrics=["rater_peer_agreement", "rater_consensus_agreement"])
     assert res.get("rater_peer_agreement", rater_id="x").value == pytest.approx(3 / 5)
     assert res.get("rater_consensus_agreement", rater_id="x").value == pytest.approx(1 / 2)
@@ -213,16 +222,18 @@ def load_lewidi(folder: Path, name: str) -> pa.Table:
     for split in ("train", "dev", "test"):
         data = json.loads((folder / f"{name}_{split}.json").read_text())
         for key, rec in data.items():
-            for ann, lab in zip(rec["annotators"].split(","), rec["annotations"].split(","),
-                                strict=True):
+            for ann, lab in zip(
+                rec["annotators"].split(","), rec["annotations"].split(","), strict=True
+            ):
                 items.append(f"{split}:{key}")
                 raters.append(ann.strip())
                 labels.append(lab.strip())
     return pa.table({"item_id": items, "rater_id": raters, "label": labels})
 
 
-@pytest.mark.parametrize(("name", "alpha"), [("HS-Brexit", 0.3475), ("ArMIS", 0.524),
-                                             ("MD-Agreement", 0.359)])
+@pytest.mark.parametrize(
+    ("name", "alpha"), [("HS-Brexit", 0.3475), ("ArMIS", 0.524), ("MD-Agreement", 0.359)]
+)
 def test_lewidi_alpha(shared_data: Path, name: str, alpha: float) -> None:
     # data/README: α nominal by an independent implementation (all splits)
     t = load_lewidi(shared_data / "lewidi2023", name)
@@ -243,8 +254,10 @@ def test_lewidi_cross_check_peers(shared_data: Path) -> None:
     assert value(t, "krippendorff_alpha") == pytest.approx(ref, abs=1e-9)
     # Cohen's κ of two HS-Brexit raters against statsmodels
     two = t.filter(pa.compute.is_in(t["rater_id"], pa.array(["Ann1", "Ann2"])))
-    d = {(i, r): lab for i, r, lab in zip(*(two[c].to_pylist() for c in two.column_names),
-                                          strict=True)}
+    d = {
+        (i, r): lab
+        for i, r, lab in zip(*(two[c].to_pylist() for c in two.column_names), strict=True)
+    }
     keys = sorted({i for i, _ in d})
     ct = np.zeros((2, 2))
     for k in keys:

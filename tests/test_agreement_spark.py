@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,6 @@ METRICS = [
     "gwet_ac1",
     "brennan_prediger",
 ]
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    pytest.importorskip("pyspark")
-    from opsloop.engine import connect_spark
-
-    con = connect_spark("opsloop-agreement-parity")
-    yield con
-    con._session.stop()
 
 
 def test_spark_parity(spark: Any, shared_data: Path) -> None:

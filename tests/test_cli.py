@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from .helpers import run_cli as run
 from .helpers import tree_digest, write
-
-OPSLOOP = str(Path(sys.executable).with_name("opsloop"))
-
-
-def run(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("OPSLOOP_WORKSPACE", None)
-    proc = subprocess.run(
-        [OPSLOOP, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300, check=False
-    )
-    if ok and proc.returncode != 0:
-        pytest.fail(f"opsloop {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
-    return proc
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -18,15 +16,9 @@ from opsloop.io import ingest
 from opsloop.schema import INGEST_ORDER
 from tests.test_inference import accuracy, load_zheng
 
-OPSLOOP = str(Path(sys.executable).with_name("opsloop"))
+from .helpers import run_cli
 
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("OPSLOOP_WORKSPACE", None)
-    return subprocess.run(
-        [OPSLOOP, *args], capture_output=True, text=True, cwd=cwd, env=env, check=False, timeout=300
-    )
+run = partial(run_cli, ok=False)
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,20 +15,8 @@ from opsloop.demo import generate_demo
 from opsloop.engine import Workspace
 from opsloop.io import ingest
 
+from .helpers import run_cli as run
 from .helpers import write
-
-OPSLOOP = str(Path(sys.executable).with_name("opsloop"))
-
-
-def run(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("OPSLOOP_WORKSPACE", None)
-    proc = subprocess.run(
-        [OPSLOOP, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300, check=False
-    )
-    if ok and proc.returncode != 0:
-        pytest.fail(f"opsloop {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="module")

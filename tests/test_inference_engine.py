@@ -6,7 +6,6 @@ marked ``spark`` and ``slow`` (one session for the module).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import ibis
@@ -90,18 +89,6 @@ def test_engine_tasks_and_bad_input() -> None:
         EngineDawidSkene().fit(pa.table({"item": ["a"], "rater_id": ["1"], "label": ["x"]}))
     with pytest.raises(UsageError, match="n_iter"):
         EngineDawidSkene(n_iter=0).fit(a)
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    pytest.importorskip("pyspark")
-    from opsloop.engine import connect_spark
-
-    con = connect_spark("opsloop-inference-parity")
-    # tiny data: a few shuffle partitions instead of 200 per join keeps each EM step short
-    con._session.conf.set("spark.sql.shuffle.partitions", "2")
-    yield con
-    con._session.stop()
 
 
 @pytest.mark.spark

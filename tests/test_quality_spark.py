@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,16 +19,6 @@ TAX = TaskTaxonomy(
     severity={"spam": 1, "hate": 3, "self_harm": 4},
     critical_severity=4,
 )
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    pytest.importorskip("pyspark")
-    from opsloop.engine import connect_spark
-
-    con = connect_spark("opsloop-quality-parity")
-    yield con
-    con._session.stop()
 
 
 def _tables() -> tuple[pa.Table, pa.Table, pa.Table]:
