@@ -1,8 +1,17 @@
-"""opsloop: quality operations for labeling, moderation and model evaluation."""
+"""opsloop: quality operations for labeling, moderation and model evaluation.
+
+The main entry points are re-exported here; each subpackage (``opsloop.io``,
+``opsloop.metrics``, ``opsloop.inference``, ``opsloop.report``, ``opsloop.demo``)
+documents the rest of its API in its ``__all__``.
+"""
 
 from opsloop.config import Config, load_config
 from opsloop.engine import Workspace
 from opsloop.errors import ConfigError, InputError, OpsloopError, Problem, WorkspaceError
+from opsloop.inference import infer_labels, rank_label_errors
+from opsloop.io import ingest, read_table
+from opsloop.metrics import agreement, quality
+from opsloop.report import run_demo, write_report
 from opsloop.schema import CONTRACTS, TableContract
 
 __version__ = "0.1.0"
@@ -18,5 +27,13 @@ __all__ = [
     "Workspace",
     "WorkspaceError",
     "__version__",
+    "agreement",
+    "infer_labels",
+    "ingest",
     "load_config",
+    "quality",
+    "rank_label_errors",
+    "read_table",
+    "run_demo",
+    "write_report",
 ]
