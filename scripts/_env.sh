@@ -16,8 +16,13 @@ find_python() {
   return 1
 }
 
-setup_env() {  # $1: lock file
-  local lock="$1"
+setup_env() {  # $1: lock file to install; further arguments: lock files that also do
+  local lock="$1" accepted
+  for accepted in "$@"; do  # an environment built from a superset lock is kept as it is
+    if [ -x .venv/bin/opsloop ] && cmp -s "$accepted" ".venv/.opsloop-lock-$(basename "$accepted")"; then
+      return 0
+    fi
+  done
   if [ ! -x .venv/bin/python ]; then
     "$(find_python)" -m venv .venv
   fi
