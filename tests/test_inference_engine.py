@@ -1,4 +1,4 @@
-"""Majority vote and Dawid–Skene as engine queries: parity with the numpy kernels.
+"""Engine (Ibis) estimators: parity with the numpy kernels.
 
 DuckDB runs in the ordinary suite; the same test on a local Spark session is
 marked ``spark`` and ``slow`` (one session for the module).
@@ -14,7 +14,18 @@ import pyarrow as pa
 import pytest
 
 from opsloop.errors import UsageError
-from opsloop.inference import DawidSkene, EngineDawidSkene, EngineMajorityVote, MajorityVote
+from opsloop.inference import (
+    GLAD,
+    MACE,
+    DawidSkene,
+    EngineDawidSkene,
+    EngineGLAD,
+    EngineMACE,
+    EngineMajorityVote,
+    EngineOneCoinDawidSkene,
+    MajorityVote,
+    OneCoinDawidSkene,
+)
 from tests.test_inference import planted
 
 
@@ -67,6 +78,65 @@ def test_duckdb_parity() -> None:
     check_parity(ibis.duckdb.connect(), n_iter=30)
 
 
+def check_more_parity(con: Any, n_iter: int) -> None:
+    """One-coin Dawid–Skene and MACE (one majority-vote start) against the numpy kernels."""
+    table, gold = _data()
+    t = con.create_table("ann_parity_more", table.to_pandas(), overwrite=True)
+    g = con.create_table("gold_parity_more", gold.to_pandas(), overwrite=True)
+    pairs: list[tuple[Any, Any]] = [
+        (EngineOneCoinDawidSkene(n_iter=n_iter), OneCoinDawidSkene(n_iter=n_iter)),
+        (EngineMACE(n_iter=n_iter), MACE(n_iter=n_iter, n_restarts=1)),
+    ]
+    for ours_est, ref_est in pairs:
+        for engine_gold, local_gold in ((None, None), (g, gold)):
+            ours = ours_est.fit(t, engine_gold)
+            ref = ref_est.fit(table, local_gold)
+            assert ours.n_iter_ == ref.n_iter_
+            assert np.allclose(
+                ours.loss_history_["label"], ref.loss_history_["label"], rtol=0, atol=1e-12
+            )
+            got = _by_key(ours.probas_.to_pyarrow(), ["item_id", "label"], "probability")
+            want = _by_key(ref.probas_, ["item_id", "label"], "probability")
+            assert got.keys() == want.keys()
+            assert max(abs(got[k] - want[k]) for k in want) < 1e-12
+            labels = _by_key(ours.labels_.to_pyarrow(), ["item_id"], "label")
+            assert labels == _by_key(ref.labels_, ["item_id"], "label")
+            names = ref.data_["label"].coded.rater_names
+            skills = ref.fits_["label"].skills
+            for (r,), s in _by_key(ours.skills_.to_pyarrow(), ["rater_id"], "skill").items():
+                assert s == pytest.approx(skills[names.index(r)], abs=1e-12)
+
+
+def test_duckdb_parity_one_coin_and_mace() -> None:
+    check_more_parity(ibis.duckdb.connect(), n_iter=30)
+
+
+def check_glad_parity(con: Any, n_iter: int) -> None:
+    """GLAD: Fisher-scoring M-step against the kernel's L-BFGS, within 1e-3."""
+    table, gold = _data()
+    t = con.create_table("ann_parity_glad", table.to_pandas(), overwrite=True)
+    g = con.create_table("gold_parity_glad", gold.to_pandas(), overwrite=True)
+    for engine_gold, local_gold, learn in ((None, None, False), (g, gold, True)):
+        ours = EngineGLAD(n_iter=n_iter, learn_prior=learn).fit(t, engine_gold)
+        ref = GLAD(n_iter=n_iter, learn_prior=learn).fit(table, local_gold)
+        assert ours.n_iter_ == ref.n_iter_
+        assert np.allclose(ours.loss_history_["label"], ref.loss_history_["label"], atol=1e-3)
+        got = _by_key(ours.probas_.to_pyarrow(), ["item_id", "label"], "probability")
+        want = _by_key(ref.probas_, ["item_id", "label"], "probability")
+        assert got.keys() == want.keys()
+        assert max(abs(got[k] - want[k]) for k in want) < 1e-3
+        labels = _by_key(ours.labels_.to_pyarrow(), ["item_id"], "label")
+        assert labels == _by_key(ref.labels_, ["item_id"], "label")
+        names = ref.data_["label"].coded.rater_names
+        skills = ref.fits_["label"].skills
+        for (r,), s in _by_key(ours.skills_.to_pyarrow(), ["rater_id"], "skill").items():
+            assert s == pytest.approx(skills[names.index(r)], abs=1e-3)
+
+
+def test_duckdb_parity_glad() -> None:
+    check_glad_parity(ibis.duckdb.connect(), n_iter=30)
+
+
 def test_engine_tasks_and_bad_input() -> None:
     a = pa.table(
         {
@@ -89,9 +159,29 @@ def test_engine_tasks_and_bad_input() -> None:
         EngineDawidSkene().fit(pa.table({"item": ["a"], "rater_id": ["1"], "label": ["x"]}))
     with pytest.raises(UsageError, match="n_iter"):
         EngineDawidSkene(n_iter=0).fit(a)
+    for est_more in (EngineOneCoinDawidSkene(n_iter=5), EngineMACE(n_iter=5), EngineGLAD(n_iter=5)):
+        got = est_more.fit(both).labels_.to_pyarrow()
+        got = got.sort_by([("task", "ascending"), ("item_id", "ascending")])
+        assert got["label"].to_pylist() == ["p", "q", "p", "q"]
+    with pytest.raises(UsageError, match="n_iter"):
+        EngineMACE(n_iter=0).fit(a)
+    with pytest.raises(UsageError, match="m_step_iter"):
+        EngineGLAD(m_step_iter=0).fit(a)
 
 
 @pytest.mark.spark
 @pytest.mark.slow
 def test_spark_parity(spark: Any) -> None:
     check_parity(spark, n_iter=8)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_parity_one_coin_and_mace(spark: Any) -> None:
+    check_more_parity(spark, n_iter=6)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_parity_glad(spark: Any) -> None:
+    check_glad_parity(spark, n_iter=2)

@@ -7,7 +7,8 @@ read ``labels_``, ``probas_``, ``errors_``/``skills_``, ``loss_history_``):
 :func:`infer_labels` wraps them into a typed :class:`InferenceResult`;
 :func:`rater_reliability`, :func:`rater_confusion` and
 :func:`rank_label_errors` work on a fitted estimator.
-:class:`EngineMajorityVote` and :class:`EngineDawidSkene` run the same
+:class:`EngineMajorityVote`, :class:`EngineDawidSkene`,
+:class:`EngineOneCoinDawidSkene`, :class:`EngineMACE` and :class:`EngineGLAD` run the same
 estimators as Ibis queries (DuckDB, Spark) for data beyond one machine. On a workspace,
 :func:`infer_workspace` fits, ranks and stores the derived tables
 (:func:`store_inference`); :func:`relabel_queue` reads the stored ranking.
@@ -23,6 +24,8 @@ from opsloop.inference._dawid_skene import (
     one_coin_m_step,
 )
 from opsloop.inference._engine_em import EngineDawidSkene, EngineMajorityVote
+from opsloop.inference._engine_em_more import EngineMACE, EngineOneCoinDawidSkene
+from opsloop.inference._engine_glad import EngineGLAD
 from opsloop.inference._estimator import BaseEstimator
 from opsloop.inference._glad import GLAD, glad_e_step, glad_m_step
 from opsloop.inference._label_errors import LabelErrorRanking, rank_label_errors
@@ -44,7 +47,10 @@ __all__ = [
     "BaseEstimator",
     "DawidSkene",
     "EngineDawidSkene",
+    "EngineGLAD",
+    "EngineMACE",
     "EngineMajorityVote",
+    "EngineOneCoinDawidSkene",
     "InferenceResult",
     "LabelErrorRanking",
     "MajorityVote",

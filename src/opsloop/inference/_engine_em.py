@@ -145,7 +145,15 @@ def e_step_expr(
     j = ann.join(logpi, ["rater_id", "label"])
     sc = j.group_by(["item_id", _K]).aggregate(s=j.logpi.sum())
     sc = sc.join(logrho, _K)
-    sc = sc.select("item_id", _K, s=sc.s + sc.logrho)
+    return posterior_expr(sc.select("item_id", _K, s=sc.s + sc.logrho), gold)
+
+
+def posterior_expr(sc: ir.Table, gold: ir.Table | None) -> tuple[ir.Table, ir.Value]:
+    """Softmax of log scores ``item_id, true_label, s`` per item, gold clamped, and the log-likelihood.
+
+    The log-likelihood is ``Σ_i log Σ_k exp s[i, k]`` over non-gold items plus
+    ``s[i, g_i]`` over gold items (as the numpy E-steps).
+    """
     w = ibis.window(group_by="item_id")
     top = sc.s.max().over(w)
     sc = sc.mutate(e=(sc.s - top).exp(), top=top)
@@ -235,10 +243,12 @@ class EngineDawidSkene:
     def fit(self, table: Any, gold: Any = None) -> EngineDawidSkene:
         if not isinstance(self.n_iter, int) or self.n_iter < 1:
             raise UsageError(
-                f"EngineDawidSkene: n_iter must be a positive integer, got {self.n_iter!r}"
+                f"{type(self).__name__}: n_iter must be a positive integer, got {self.n_iter!r}"
             )
         if not self.smoothing > 0:
-            raise UsageError(f"EngineDawidSkene: smoothing must be > 0, got {self.smoothing!r}")
+            raise UsageError(
+                f"{type(self).__name__}: smoothing must be > 0, got {self.smoothing!r}"
+            )
         ann = engine_annotations(table)
         g = engine_gold(gold)
         probas, labels, errors, priors = [], [], [], []
@@ -273,6 +283,9 @@ class EngineDawidSkene:
         self.prior_ = _union(priors)
         return self
 
+    def _m_step(self, ann: ir.Table, post: ir.Table, n_cats: int) -> tuple[ir.Table, ir.Table]:
+        return m_step_expr(ann, post, n_cats, self.smoothing)
+
     def _fit_task(
         self, task: str, ann: ir.Table, gold: ir.Table | None
     ) -> tuple[ir.Table, ir.Table, ir.Table]:
@@ -288,7 +301,7 @@ class EngineDawidSkene:
         it = 0
         logpi = logrho = None
         for it in range(1, self.n_iter + 1):  # noqa: B007 - the count is reported
-            logpi, logrho = m_step_expr(ann, post, n_cats, self.smoothing)
+            logpi, logrho = self._m_step(ann, post, n_cats)
             logpi, logrho = store.put("logpi", logpi), store.put("logrho", logrho)
             new_post, loglik = e_step_expr(ann, logpi, logrho, gold)
             post = store.put("post", new_post)
