@@ -289,12 +289,7 @@ class EngineDawidSkene:
     def _fit_task(
         self, task: str, ann: ir.Table, gold: ir.Table | None
     ) -> tuple[ir.Table, ir.Table, ir.Table]:
-        store = _Scratch(ibis.get_backend(ann))
-        ann = store.put("ann", ann)
-        gold = store.put("gold", gold) if gold is not None else None
-        cats = _categories(ann, gold)
-        n_cats = int(cats.count().to_pyarrow().as_py())
-        n_ann = max(int(ann.count().to_pyarrow().as_py()), 1)
+        store, ann, gold, cats, n_cats, n_ann = stage_inputs(ann, gold)
         post = store.put("post", clamp_expr(vote_shares(ann, cats), gold))
         history: list[float] = []
         converged = False
@@ -316,6 +311,20 @@ class EngineDawidSkene:
         if logpi is None or logrho is None:  # pragma: no cover - n_iter >= 1 is checked
             raise UsageError("EngineDawidSkene: no iteration ran")
         return post, logpi, logrho
+
+
+def stage_inputs(
+    ann: ir.Table, gold: ir.Table | None
+) -> tuple[_Scratch, ir.Table, ir.Table | None, ir.Table, int, int]:
+    """Materialise one task's annotations and gold; return them with the categories,
+    the number of categories and the number of annotations (at least 1)."""
+    store = _Scratch(ibis.get_backend(ann))
+    ann = store.put("ann", ann)
+    gold = store.put("gold", gold) if gold is not None else None
+    cats = _categories(ann, gold)
+    n_cats = int(cats.count().to_pyarrow().as_py())
+    n_ann = max(int(ann.count().to_pyarrow().as_py()), 1)
+    return store, ann, gold, cats, n_cats, n_ann
 
 
 class _Scratch:

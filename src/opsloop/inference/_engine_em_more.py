@@ -54,9 +54,7 @@ from opsloop.errors import UsageError
 from opsloop.inference._engine_em import (
     _K,
     EngineDawidSkene,
-    _categories,
     _public,
-    _Scratch,
     _tasks,
     _union,
     clamp_expr,
@@ -65,6 +63,7 @@ from opsloop.inference._engine_em import (
     label_expr,
     m_step_expr,
     posterior_expr,
+    stage_inputs,
     vote_shares,
 )
 
@@ -321,12 +320,7 @@ class EngineMACE(EngineSkillEstimator):
     def _fit_task(
         self, task: str, ann: ir.Table, gold: ir.Table | None
     ) -> tuple[ir.Table, ir.Table, ir.Table]:
-        store = _Scratch(ibis.get_backend(ann))
-        ann = store.put("ann", ann)
-        gold = store.put("gold", gold) if gold is not None else None
-        cats = _categories(ann, gold)
-        k = int(cats.count().to_pyarrow().as_py())
-        n_ann = max(int(ann.count().to_pyarrow().as_py()), 1)
+        store, ann, gold, cats, k, n_ann = stage_inputs(ann, gold)
         n_items = int(ann.item_id.nunique().to_pyarrow().as_py())
         post = store.put("post", clamp_expr(vote_shares(ann, cats), gold))
         comp: ir.Table | None = None

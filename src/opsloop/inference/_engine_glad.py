@@ -43,7 +43,12 @@ import ibis
 import ibis.expr.types as ir
 
 from opsloop.errors import UsageError
-from opsloop.inference._engine_em import _K, _categories, _Scratch, clamp_expr, vote_shares
+from opsloop.inference._engine_em import (
+    _K,
+    clamp_expr,
+    stage_inputs,
+    vote_shares,
+)
 from opsloop.inference._engine_em_more import (
     EngineSkillEstimator,
     annotation_scores_expr,
@@ -124,12 +129,7 @@ class EngineGLAD(EngineSkillEstimator):
     def _fit_task(
         self, task: str, ann: ir.Table, gold: ir.Table | None
     ) -> tuple[ir.Table, ir.Table, ir.Table]:
-        store = _Scratch(ibis.get_backend(ann))
-        ann = store.put("ann", ann)
-        gold = store.put("gold", gold) if gold is not None else None
-        cats = _categories(ann, gold)
-        k = int(cats.count().to_pyarrow().as_py())
-        n_ann = max(int(ann.count().to_pyarrow().as_py()), 1)
+        store, ann, gold, cats, k, n_ann = stage_inputs(ann, gold)
         n_items = int(ann.item_id.nunique().to_pyarrow().as_py())
         log_other = math.log(max(k - 1, 1))
         post = store.put("post", clamp_expr(vote_shares(ann, cats), gold))
