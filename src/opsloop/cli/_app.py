@@ -62,6 +62,11 @@ def _root(
     state.workspace = workspace
 
 
+def split_list(value: str | None) -> tuple[str, ...]:
+    """``"a, b,,c"`` -> ``("a", "b", "c")``: the comma-separated options of every command."""
+    return tuple(x.strip() for x in value.split(",") if x.strip()) if value else ()
+
+
 def open_workspace() -> Workspace:
     return Workspace.open(state.workspace)
 

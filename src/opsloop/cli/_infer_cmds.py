@@ -18,6 +18,7 @@ from opsloop.cli._app import (
     open_workspace,
     progress_status,
     render_rows,
+    split_list,
 )
 from opsloop.config import Taxonomy
 from opsloop.errors import UsageError
@@ -45,7 +46,7 @@ _RELABEL_COLS = ["rank", "item_id", "consensus", "quality", "n_labels", "n_disag
 
 
 def _taxonomy(labels: str | None) -> Taxonomy | None:
-    names = tuple(x.strip() for x in labels.split(",") if x.strip()) if labels else ()
+    names = split_list(labels)
     return Taxonomy(labels=names) if names else None
 
 

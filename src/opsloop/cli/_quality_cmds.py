@@ -15,6 +15,7 @@ from opsloop.cli._app import (
     open_workspace,
     progress_status,
     render_rows,
+    split_list,
 )
 from opsloop.config import TaskTaxonomy, Taxonomy
 from opsloop.errors import UsageError
@@ -41,10 +42,6 @@ _RATER = typer.Option(None, "--rater", help="File mode: the column holding rater
 _LABEL = typer.Option(None, "--label", help="File mode: the column holding labels.")
 
 
-def _split(value: str | None) -> tuple[str, ...]:
-    return tuple(x.strip() for x in value.split(",") if x.strip()) if value else ()
-
-
 def _column_map(item: str | None, rater: str | None, label: str | None) -> dict[str, str]:
     given = {"item_id": item, "rater_id": rater, "label": label}
     return {k: v for k, v in given.items() if v}
@@ -52,7 +49,7 @@ def _column_map(item: str | None, rater: str | None, label: str | None) -> dict[
 
 def _severities(value: str | None) -> dict[str, float]:
     out: dict[str, float] = {}
-    for part in _split(value):
+    for part in split_list(value):
         name, sep, weight = part.partition("=")
         try:
             out[name.strip()] = float(weight)
@@ -117,8 +114,8 @@ def quality_cmd(
     On the workspace: annotations (joined with items and raters) against the gold
     and audits tables. On a file: --gold FILE and/or --audits FILE.
     """
-    dims = _split(by)
-    chosen = _split(metric) or None
+    dims = split_list(by)
+    chosen = split_list(metric) or None
     with progress_status("reading") as say:
         if file is None:
             ws = open_workspace()
@@ -135,7 +132,9 @@ def quality_cmd(
             g = None if gold is None else read_table(gold, "gold")
             a = None if audits is None else read_table(audits, "audits")
             tax = TaskTaxonomy(
-                benign=_split(benign), severity=_severities(severity), critical_severity=critical
+                benign=split_list(benign),
+                severity=_severities(severity),
+                critical_severity=critical,
             )
         if show_sql:
             ids = chosen or choose_quality_metrics(None, g is not None, a is not None)
@@ -170,8 +169,8 @@ def agreement_cmd(
     Duplicate (item, rater) labels within a task: the last row wins; their
     count is printed on stderr.
     """
-    dims = _split(by)
-    chosen = _split(metric) or None
+    dims = split_list(by)
+    chosen = split_list(metric) or None
     with progress_status("reading") as say:
         if file is None:
             ws = open_workspace()

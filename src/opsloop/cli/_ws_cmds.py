@@ -14,16 +14,13 @@ from opsloop.cli._app import (
     open_workspace,
     progress_status,
     render_rows,
+    split_list,
 )
 from opsloop.config import Config, ProjectConfig, Taxonomy
 from opsloop.engine import Workspace
 from opsloop.errors import UsageError
 from opsloop.io import IngestResult, ingest, parse_map_flags
 from opsloop.io._export import EXPORT_FORMATS, export_tables, run_sql
-
-
-def _split(value: str | None) -> tuple[str, ...]:
-    return tuple(x.strip() for x in value.split(",") if x.strip()) if value else ()
 
 
 @app.command()
@@ -34,7 +31,7 @@ def init(
     benign: str | None = typer.Option(None, help="Comma-separated benign labels."),
 ) -> None:
     """Create a workspace: opsloop.toml and the DuckDB store."""
-    taxonomy = Taxonomy(labels=_split(labels), benign=_split(benign))
+    taxonomy = Taxonomy(labels=split_list(labels), benign=split_list(benign))
     config = Config(project=ProjectConfig(name=name or directory.resolve().name), taxonomy=taxonomy)
     ws = Workspace.init(directory, config)
     ws.close()
@@ -106,7 +103,7 @@ def ingest_cmd(
             files,
             column_map=parse_map_flags(map_),
             layout=layout,  # type: ignore[arg-type]
-            dimensions=_split(keep),
+            dimensions=split_list(keep),
             fmt=input_format,
             delimiter=delimiter,
             on_error=on_error,  # type: ignore[arg-type]
@@ -151,7 +148,7 @@ def export(
     ws = open_workspace()
     with progress_status("exporting") as say:
         written = export_tables(
-            ws, directory, fmt=fmt, tables=_split(tables_) or None, progress=say
+            ws, directory, fmt=fmt, tables=split_list(tables_) or None, progress=say
         )
     ws.close()
     for path, n in written:

@@ -123,6 +123,15 @@ class TaskFit:
     extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def loss_converged(history: Sequence[float], tol: float) -> bool:
+    """The stopping rule every EM fit shares: the last loss change is below ``tol``.
+
+    >>> loss_converged([1.0, 0.5], 1e-3), loss_converged([0.5, 0.5], 1e-3)
+    (False, True)
+    """
+    return len(history) > 1 and abs(history[-2] - history[-1]) < tol
+
+
 def clamp(posteriors: np.ndarray, gold: np.ndarray) -> np.ndarray:
     """Fix the rows of gold items to one-hot gold labels (in place, returned)."""
     idx = np.flatnonzero(gold >= 0)

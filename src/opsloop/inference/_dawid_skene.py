@@ -55,7 +55,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from opsloop.errors import UsageError
-from opsloop.inference._base import TaskData, TaskFit, clamp
+from opsloop.inference._base import TaskData, TaskFit, clamp, loss_converged
 from opsloop.inference._estimator import BaseEstimator
 
 
@@ -234,7 +234,7 @@ def fit_dawid_skene(
             confusion, prior = m_step(design, post, smoothing)
         post, unclamped, loglik = e_step(design, confusion, prior, gold)
         history.append(-loglik / n_ann)
-        if len(history) > 1 and abs(history[-2] - history[-1]) < tol:
+        if loss_converged(history, tol):
             converged = True
             break
     if not one_coin:

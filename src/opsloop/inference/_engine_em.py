@@ -45,7 +45,7 @@ import ibis
 import ibis.expr.types as ir
 
 from opsloop.errors import UsageError
-from opsloop.inference._base import DEFAULT_TASK, REQUIRED
+from opsloop.inference._base import DEFAULT_TASK, REQUIRED, loss_converged
 
 _K = "true_label"
 
@@ -301,7 +301,7 @@ class EngineDawidSkene:
             new_post, loglik = e_step_expr(ann, logpi, logrho, gold)
             post = store.put("post", new_post)
             history.append(-float(loglik.to_pyarrow().as_py()) / n_ann)
-            if len(history) > 1 and abs(history[-2] - history[-1]) < self.tol:
+            if loss_converged(history, self.tol):
                 converged = True
                 break
         store.drop_stale()

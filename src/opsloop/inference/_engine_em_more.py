@@ -51,6 +51,7 @@ import ibis
 import ibis.expr.types as ir
 
 from opsloop.errors import UsageError
+from opsloop.inference._base import loss_converged
 from opsloop.inference._engine_em import (
     _K,
     EngineDawidSkene,
@@ -334,7 +335,7 @@ class EngineMACE(EngineSkillEstimator):
             post = store.put("post", new_post)
             comp = par
             history.append(-float(loglik.to_pyarrow().as_py()) / n_ann)
-            if len(history) > 1 and abs(history[-2] - history[-1]) < self.tol:
+            if loss_converged(history, self.tol):
                 converged = True
                 break
         store.drop_stale()

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, log_expit
 
-from opsloop.inference._base import TaskData, TaskFit, clamp, normalise_log
+from opsloop.inference._base import TaskData, TaskFit, clamp, loss_converged, normalise_log
 from opsloop.inference._dawid_skene import majority_init
 from opsloop.inference._estimator import BaseEstimator
 
@@ -151,7 +151,7 @@ class GLAD(BaseEstimator):
                 prior /= prior.sum()
             post, unclamped, loglik = glad_e_step(data, alpha, b, prior)
             history.append(-loglik / n_ann)
-            if len(history) > 1 and abs(history[-2] - history[-1]) < self.tol:
+            if loss_converged(history, self.tol):
                 converged = True
                 break
         return TaskFit(

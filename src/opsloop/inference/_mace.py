@@ -43,7 +43,7 @@ import numpy as np
 from scipy.special import digamma
 
 from opsloop.errors import UsageError
-from opsloop.inference._base import TaskData, TaskFit, clamp, normalise_log
+from opsloop.inference._base import TaskData, TaskFit, clamp, loss_converged, normalise_log
 from opsloop.inference._dawid_skene import majority_init
 from opsloop.inference._estimator import BaseEstimator
 
@@ -173,7 +173,7 @@ class MACE(BaseEstimator):
                 data, log_theta, log_spam, log_xi, np.log(prior)
             )
             history.append(-loglik / n_ann)
-            if len(history) > 1 and abs(history[-2] - history[-1]) < self.tol:
+            if loss_converged(history, self.tol):
                 converged = True
                 break
         fit = TaskFit(
