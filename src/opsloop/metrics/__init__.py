@@ -20,6 +20,8 @@ from opsloop.metrics._quality import (
     quality,
     quality_sql,
 )
+from opsloop.metrics._quality_exprs import audit_base, gold_base
+from opsloop.metrics._quality_exprs import severity as severity_expr
 from opsloop.metrics._raters import PairwiseAgreement, pairwise_matrix
 from opsloop.metrics._records import AgreementResult, MetricRecord, kappa_paradox, landis_koch
 from opsloop.metrics._registry import (
@@ -29,10 +31,12 @@ from opsloop.metrics._registry import (
     list_metrics,
     register,
 )
+from opsloop.metrics._slicing import MISSING
 from opsloop.metrics._survey import Interval, hajek_proportion, ratio_estimate, wilson
 
 __all__ = [
     "DEFAULT_METRICS",
+    "MISSING",
     "AgreementResult",
     "ConfusionMatrix",
     "Estimate",
@@ -47,12 +51,14 @@ __all__ = [
     "agreement",
     "agreement_sql",
     "audit_accuracy",
+    "audit_base",
     "choose_quality_metrics",
     "compress",
     "conger_kappa",
     "count_matrix",
     "f1_interval",
     "get_metric",
+    "gold_base",
     "gwet_family",
     "hajek_proportion",
     "kappa_paradox",
@@ -66,6 +72,7 @@ __all__ = [
     "quality_sql",
     "ratio_estimate",
     "register",
+    "severity_expr",
     "weight_matrix",
     "wilson",
 ]

@@ -1,0 +1,437 @@
+"""The KPI cube: additive sums per day and slice, from which every KPI is rolled up.
+
+Monitoring, root-cause analysis and the report ask the same question many
+times: what is KPI *k* on slice *s* in period *p*? Every KPI here is a ratio
+of sums (``Σ num / Σ den``) or a mean, so one engine query can aggregate the
+workspace to the finest grain once — a row per day and combination of
+dimension values, with the sums of every measure — and every later question
+is a cheap roll-up of that small table (:meth:`Cube.rollup`). The heavy work
+runs as Ibis expressions on the workspace's backend (DuckDB or Spark); the
+cube itself is a few hundred thousand rows of numpy arrays.
+
+Measures (sums over the rows of a source):
+
+======================  ==========================================================
+annotations             ``ann_n``; handling time ``aht_n, aht_s, aht_s2``; cost
+                        ``cost_n, cost_s, cost_s2``; SLA ``sla_n, sla_k``
+annotations × gold      ``g_n, g_k`` (accuracy) and ``hp_*, leak_*, over_*, wp_*,
+                        crit_*`` (``_n`` denominator, ``_k`` hits); severity sums
+                        ``sev_s, sev_se, sev_s2, sev_s2e``
+annotations × audits    ``aud_n, aud_k``; Hájek sums ``aud_w, aud_wy, aud_a, aud_ay``
+======================  ==========================================================
+
+Dimensions are low-cardinality string columns of the annotation view (item
+and rater attributes joined), plus ``tenure``: the rater's time since
+``hired_at`` when the annotation was submitted, in bands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import ibis
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from opsloop.config import Config
+from opsloop.engine import Workspace
+from opsloop.errors import UsageError
+from opsloop.metrics import MISSING, audit_base, gold_base, severity_expr
+from opsloop.views import annotation_view
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+TENURE_BANDS: tuple[tuple[int, str], ...] = (
+    (30, "0-29 days"),
+    (90, "30-89 days"),
+    (180, "90-179 days"),
+)
+TENURE_LAST = "180+ days"
+COST_COLUMNS = ("cost", "unit_cost", "unit_cost_usd", "cost_usd", "price")
+# columns that are never dimensions: keys, labels, free text, timestamps, numbers
+_NOT_DIMENSIONS = {
+    "item_id",
+    "rater_id",
+    "annotation_id",
+    "label",
+    "text",
+    "truth",
+    "verdict",
+    "correct_label",
+    "auditor_id",
+    "is_gold_check",
+}
+MAX_LEVELS = 60
+
+GOLD_MEASURES = (
+    "g_n", "g_k", "hp_n", "hp_k", "leak_n", "leak_k", "over_n", "over_k",
+    "wp_n", "wp_k", "crit_n", "crit_k", "sev_s", "sev_se", "sev_s2", "sev_s2e",
+)  # fmt: skip
+AUDIT_MEASURES = ("aud_n", "aud_k", "aud_w", "aud_wy", "aud_a", "aud_ay")
+ANNOTATION_MEASURES = (
+    "ann_n", "aht_n", "aht_s", "aht_s2", "cost_n", "cost_s", "cost_s2", "sla_n", "sla_k",
+)  # fmt: skip
+MEASURES = ANNOTATION_MEASURES + GOLD_MEASURES + AUDIT_MEASURES
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """Sums per group: ``keys[dim]`` codes (or day numbers under ``"day"``) and ``sums``."""
+
+    keys: dict[str, IntArray]
+    sums: dict[str, FloatArray]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.sums.values()))) if self.sums else 0
+
+
+@dataclass(frozen=True)
+class Cube:
+    """Sums of every measure per day and combination of dimension values.
+
+    ``codes[dim][i]`` indexes ``levels[dim]``; ``day[i]`` counts days since
+    1970-01-01; ``sums[measure][i]`` is the sum over the source rows of cell ``i``.
+    ``sources`` says which of annotations, gold and audits fed the cube and
+    ``notes`` what could not be measured.
+    """
+
+    dims: tuple[str, ...]
+    levels: dict[str, tuple[str, ...]]
+    day: IntArray
+    codes: dict[str, IntArray]
+    sums: dict[str, FloatArray]
+    sources: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return len(self.day)
+
+    @property
+    def first_day(self) -> int | None:
+        return int(self.day.min()) if len(self.day) else None
+
+    @property
+    def last_day(self) -> int | None:
+        return int(self.day.max()) if len(self.day) else None
+
+    def check_dimensions(self, dims: Sequence[str]) -> None:
+        for d in dims:
+            if d not in self.levels:
+                raise UsageError(
+                    f"unknown dimension {d!r} (available: {', '.join(self.dims) or 'none'})"
+                )
+
+    def code_of(self, dim: str, value: str) -> int:
+        self.check_dimensions([dim])
+        try:
+            return self.levels[dim].index(value)
+        except ValueError:
+            known = ", ".join(self.levels[dim][:12])
+            raise UsageError(f"{dim} has no value {value!r} (values: {known})") from None
+
+    def mask(
+        self,
+        where: Mapping[str, str] | None = None,
+        days: tuple[int, int] | None = None,
+    ) -> npt.NDArray[np.bool_]:
+        """Cells inside the slice ``where`` (dim -> value) and day range ``[first, stop)``."""
+        out = np.ones(len(self.day), dtype=bool)
+        for dim, value in (where or {}).items():
+            out &= self.codes[dim] == self.code_of(dim, value)
+        if days is not None:
+            out &= (self.day >= days[0]) & (self.day < days[1])
+        return out
+
+    def rollup(
+        self,
+        by: Sequence[str] = (),
+        *,
+        mask: npt.NDArray[np.bool_] | None = None,
+        period: str | None = None,
+        measures: Sequence[str] | None = None,
+    ) -> Rollup:
+        """Sum the measures per combination of ``by`` (and ``period``: "day" or "week").
+
+        Keys come back in ``keys``: dimension codes, and under ``"day"`` the
+        day number (for weeks, the Monday's).
+        """
+        self.check_dimensions(by)
+        names = list(measures or self.sums)
+        sel = np.arange(len(self.day)) if mask is None else np.flatnonzero(mask)
+        parts: list[IntArray] = []
+        sizes: list[int] = []
+        for d in by:
+            parts.append(self.codes[d][sel])
+            sizes.append(len(self.levels[d]))
+        if period is not None:
+            day = self.day[sel]
+            if period == "week":
+                day = day - ((day + 3) % 7)  # 1970-01-01 was a Thursday
+            elif period != "day":
+                raise UsageError(f"period must be 'day' or 'week', not {period!r}")
+            origin = int(day.min()) if len(day) else 0
+            parts.append(day - origin)
+            sizes.append(int(day.max()) - origin + 1 if len(day) else 1)
+        if not parts:
+            return Rollup({}, {m: np.array([self.sums[m][sel].sum()]) for m in names})
+        key = np.zeros(len(sel), dtype=np.int64)
+        for codes, size in zip(parts, sizes, strict=True):
+            key = key * size + codes
+        uniq, inverse = np.unique(key, return_inverse=True)
+        sums: dict[str, FloatArray] = {
+            m: np.bincount(inverse, weights=self.sums[m][sel], minlength=len(uniq)).astype(
+                np.float64
+            )
+            for m in names
+        }
+        keys: dict[str, IntArray] = {}
+        rest = uniq.copy()
+        names_k = [*by, *(["day"] if period is not None else [])]
+        for name, size in zip(reversed(names_k), reversed(sizes), strict=True):
+            keys[name] = rest % size
+            rest = rest // size
+        if period is not None:
+            keys["day"] = keys["day"] + origin
+        return Rollup({k: keys[k] for k in names_k}, sums)
+
+
+# --- building the cube from a workspace ------------------------------------------
+
+
+def cost_column(columns: Sequence[str]) -> str | None:
+    """The annotation column holding the cost of one annotation, if any."""
+    return next((c for c in COST_COLUMNS if c in columns), None)
+
+
+def _tenure(view: ibis.Table) -> ibis.StringValue:
+    days = (view.submitted_at.epoch_seconds() - view.hired_at.epoch_seconds()) / 86400.0
+    expr = ibis.cases(
+        *[(days < limit, ibis.literal(name)) for limit, name in TENURE_BANDS],
+        else_=ibis.literal(TENURE_LAST),
+    )
+    return ibis.ifelse(view.hired_at.isnull(), ibis.literal(MISSING), expr)
+
+
+def candidate_dimensions(view: ibis.Table) -> list[str]:
+    """String columns of the view that could be slice dimensions (before the level check)."""
+    schema = view.schema()
+    out = []
+    for name, dtype in schema.items():
+        if name in _NOT_DIMENSIONS or name.startswith("_") or name.endswith("_id"):
+            continue
+        if dtype.is_string() or dtype.is_boolean():
+            out.append(name)
+    return out
+
+
+def choose_dimensions(
+    view: ibis.Table, wanted: Sequence[str] | None, max_levels: int = MAX_LEVELS
+) -> tuple[list[str], list[str]]:
+    """Dimensions for the cube and notes on the ones left out."""
+    notes: list[str] = []
+    if wanted is not None:
+        known = set(view.columns) | ({"tenure"} if "hired_at" in view.columns else set())
+        for d in wanted:
+            if d not in known:
+                raise UsageError(
+                    f"unknown dimension {d!r} (available: "
+                    f"{', '.join(sorted(candidate_dimensions(view)))})"
+                )
+        return list(dict.fromkeys(wanted)), notes
+    cands = candidate_dimensions(view)
+    if not cands:
+        dims: list[str] = []
+    else:
+        counts = view.aggregate(**{c: view[c].nunique() for c in cands}).to_pyarrow()
+        dims = []
+        for c in cands:
+            k = int(counts[c][0].as_py() or 0)
+            if k <= 1:
+                continue
+            if k > max_levels:
+                notes.append(f"{c} has {k:,} values: not used as a slice dimension")
+                continue
+            dims.append(c)
+    if "hired_at" in view.columns and "submitted_at" in view.columns:
+        dims.append("tenure")
+    return dims, notes
+
+
+def _day(t: ibis.Table) -> ibis.IntegerValue:
+    return (t.submitted_at.epoch_seconds() // 86400).cast("int64")
+
+
+def _sums_annotations(t: ibis.Table, config: Config) -> dict[str, ibis.Scalar]:
+    out: dict[str, ibis.Scalar] = {"ann_n": t.count().cast("float64")}
+    if "duration_s" in t.columns:
+        d = t.duration_s.cast("float64")
+        out |= {
+            "aht_n": d.notnull().cast("float64").sum(),
+            "aht_s": d.sum(),
+            "aht_s2": (d * d).sum(),
+        }
+    cost = cost_column(t.columns)
+    if cost is not None:
+        c = t[cost].cast("float64")
+        out |= {
+            "cost_n": c.notnull().cast("float64").sum(),
+            "cost_s": c.sum(),
+            "cost_s2": (c * c).sum(),
+        }
+    if config.sla_hours is not None and "created_at" in t.columns:
+        hours = (t.submitted_at.epoch_seconds() - t.created_at.epoch_seconds()) / 3600.0
+        known = t.created_at.notnull()
+        out |= {
+            "sla_n": known.cast("float64").sum(),
+            "sla_k": (known & (hours <= config.sla_hours)).cast("float64").sum(),
+        }
+    return out
+
+
+def _sums_gold(t: ibis.Table, config: Config) -> dict[str, ibis.Scalar]:
+    tax = config.taxonomy
+    ok = t.label == t.truth
+    benign = list(tax.benign)
+
+    def prop(cond: ibis.BooleanValue, hit: ibis.BooleanValue) -> tuple[ibis.Scalar, ibis.Scalar]:
+        return cond.cast("float64").sum(), (cond & hit).cast("float64").sum()
+
+    out: dict[str, ibis.Scalar] = {
+        "g_n": t.count().cast("float64"),
+        "g_k": ok.cast("float64").sum(),
+    }
+    if "is_gold_check" in t.columns:
+        out["hp_n"], out["hp_k"] = prop(t.is_gold_check.fill_null(False), ok)
+    if benign:
+        truth_benign = t.truth.isin(benign)
+        label_benign = t.label.isin(benign)
+        out["leak_n"], out["leak_k"] = prop(~truth_benign, label_benign)
+        out["over_n"], out["over_k"] = prop(truth_benign, ~label_benign)
+        out["wp_n"], out["wp_k"] = prop(~truth_benign & ~label_benign, ~ok)
+    if tax.severity and tax.critical_severity is not None:
+        out["crit_n"], out["crit_k"] = prop(
+            severity_expr(t.truth, tax) >= float(tax.critical_severity), ~ok
+        )
+    if tax.severity:
+        s = severity_expr(t.truth, tax)
+        e = (~ok).cast("float64")
+        out |= {
+            "sev_s": s.sum(),
+            "sev_se": (s * e).sum(),
+            "sev_s2": (s * s).sum(),
+            "sev_s2e": (s * s * e).sum(),
+        }
+    return out
+
+
+def _sums_audits(t: ibis.Table) -> dict[str, ibis.Scalar]:
+    y = (t.verdict == "correct").cast("float64")
+    out: dict[str, ibis.Scalar] = {"aud_n": t.count().cast("float64"), "aud_k": y.sum()}
+    if "inclusion_prob" in t.columns:
+        pi = t.inclusion_prob.cast("float64").fill_null(1.0)
+        valid = (pi > 0) & (pi <= 1)
+        w = ibis.ifelse(valid, 1.0 / pi, 0.0)
+        a = ibis.ifelse(valid, (1.0 - pi) / (pi * pi), 0.0)
+    else:
+        w, a = ibis.literal(1.0), ibis.literal(0.0)
+    out |= {"aud_w": (w * 1.0).sum(), "aud_wy": (w * y).sum(), "aud_a": (a * 1.0).sum(),
+            "aud_ay": (a * y).sum()}  # fmt: skip
+    return out
+
+
+def _with_dims(t: ibis.Table, dims: Sequence[str]) -> ibis.Table:
+    cols: dict[str, ibis.Value] = {"__day": _day(t)}
+    for d in dims:
+        col = _tenure(t) if d == "tenure" and "tenure" not in t.columns else t[d]
+        cols[d] = col.cast("string").fill_null(MISSING)
+    return t.mutate(**cols).filter(t.submitted_at.notnull())
+
+
+def _to_arrays(
+    tables: Sequence[pa.Table], dims: Sequence[str]
+) -> tuple[dict[str, tuple[str, ...]], IntArray, dict[str, IntArray], dict[str, FloatArray]]:
+    table = pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
+    levels: dict[str, tuple[str, ...]] = {}
+    codes: dict[str, IntArray] = {}
+    for d in dims:
+        values = table[d].combine_chunks()
+        uniq = pc.unique(values).to_pylist()
+        ordered = tuple(sorted(str(v) for v in uniq))
+        levels[d] = ordered
+        index = pc.index_in(values, value_set=pa.array(ordered, pa.string()))
+        codes[d] = index.to_numpy(zero_copy_only=False).astype(np.int64)
+    day = (
+        table["__day"].combine_chunks().to_numpy(zero_copy_only=False).astype(np.int64)
+        if len(table)
+        else np.zeros(0, dtype=np.int64)
+    )
+    sums: dict[str, FloatArray] = {}
+    for m in MEASURES:
+        if m in table.column_names:
+            col = pc.fill_null(table[m].combine_chunks().cast(pa.float64()), 0.0)
+            sums[m] = col.to_numpy(zero_copy_only=False).astype(np.float64)
+        else:
+            sums[m] = np.zeros(len(table), dtype=np.float64)
+    return levels, day, codes, sums
+
+
+def build_cube(
+    annotations: ibis.Table,
+    config: Config,
+    *,
+    gold: ibis.Table | None = None,
+    audits: ibis.Table | None = None,
+    dims: Sequence[str] | None = None,
+    max_levels: int = MAX_LEVELS,
+) -> Cube:
+    """Aggregate annotations (joined with items and raters), gold and audits into a cube.
+
+    ``dims`` defaults to every string column with 2 to ``max_levels`` values,
+    plus ``tenure`` when raters have ``hired_at``. Annotations without
+    ``submitted_at`` cannot be placed in time and are left out.
+    """
+    if "submitted_at" not in annotations.columns:
+        raise UsageError("the annotations have no submitted_at column: KPIs need dates")
+    chosen, notes = choose_dimensions(annotations, dims, max_levels)
+    keys = ["__day", *chosen]
+    parts: list[pa.Table] = []
+    sources = ["annotations"]
+    base = _with_dims(annotations, chosen)
+    parts.append(base.group_by(keys).aggregate(**_sums_annotations(base, config)).to_pyarrow())
+    if gold is not None:
+        g = _with_dims(gold_base(annotations, gold), chosen)
+        parts.append(g.group_by(keys).aggregate(**_sums_gold(g, config)).to_pyarrow())
+        sources.append("gold")
+    else:
+        notes.append("no gold labels: accuracy and the error KPIs are not measured")
+    if audits is not None:
+        a = _with_dims(audit_base(annotations, audits), chosen)
+        parts.append(a.group_by(keys).aggregate(**_sums_audits(a)).to_pyarrow())
+        sources.append("audits")
+    else:
+        notes.append("no audits: audit accuracy and coverage are not measured")
+    levels, day, codes, sums = _to_arrays(parts, chosen)
+    return Cube(tuple(chosen), levels, day, codes, sums, tuple(sources), tuple(notes))
+
+
+def workspace_cube(
+    ws: Workspace, *, dims: Sequence[str] | None = None, max_levels: int = MAX_LEVELS
+) -> Cube:
+    """The cube of a workspace's annotations, gold and audits."""
+    if not ws.has_table("annotations"):
+        raise UsageError(
+            "the workspace has no annotations yet: run `opsloop ingest annotations FILE`"
+        )
+    view = annotation_view(ws)
+    return build_cube(
+        view,
+        ws.config,
+        gold=ws.table("gold") if ws.has_table("gold") else None,
+        audits=ws.table("audits") if ws.has_table("audits") else None,
+        dims=dims,
+        max_levels=max_levels,
+    )
