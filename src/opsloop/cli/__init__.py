@@ -7,7 +7,9 @@ import sys
 
 from opsloop.cli import (  # noqa: F401  (importing registers the commands)
     _infer_cmds,
+    _monitor_cmds,
     _quality_cmds,
+    _rca_cmds,
     _report_cmds,
     _ws_cmds,
 )

@@ -1,0 +1,3 @@
+"""rca."""
+
+from __future__ import annotations
