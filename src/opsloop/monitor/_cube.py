@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 from opsloop.config import Config
 from opsloop.engine import Workspace
 from opsloop.errors import UsageError
-from opsloop.metrics import MISSING, audit_base, gold_base, severity_expr
+from opsloop.metrics import MISSING, severity_expr
 from opsloop.views import annotation_view
 
 IntArray = npt.NDArray[np.int64]
@@ -229,9 +229,16 @@ def candidate_dimensions(view: ibis.Table) -> list[str]:
 
 
 def choose_dimensions(
-    view: ibis.Table, wanted: Sequence[str] | None, max_levels: int = MAX_LEVELS
+    view: ibis.Table,
+    wanted: Sequence[str] | None,
+    max_levels: int = MAX_LEVELS,
+    counts: Mapping[str, int] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Dimensions for the cube and notes on the ones left out."""
+    """Dimensions for the cube and notes on the ones left out.
+
+    ``counts`` (column -> approximate number of values) saves a scan of the
+    view when the caller knows them from the smaller base tables.
+    """
     notes: list[str] = []
     if wanted is not None:
         known = set(view.columns) | ({"tenure"} if "hired_at" in view.columns else set())
@@ -243,13 +250,13 @@ def choose_dimensions(
                 )
         return list(dict.fromkeys(wanted)), notes
     cands = candidate_dimensions(view)
-    if not cands:
-        dims: list[str] = []
-    else:
-        counts = view.aggregate(**{c: view[c].nunique() for c in cands}).to_pyarrow()
-        dims = []
+    dims: list[str] = []
+    if cands:
+        if counts is None or any(c not in counts for c in cands):
+            row = view.aggregate(**{c: view[c].approx_nunique() for c in cands}).to_pyarrow()
+            counts = {c: int(row[c][0].as_py() or 0) for c in cands}
         for c in cands:
-            k = int(counts[c][0].as_py() or 0)
+            k = counts[c]
             if k <= 1:
                 continue
             if k > max_levels:
@@ -292,55 +299,113 @@ def _sums_annotations(t: ibis.Table, config: Config) -> dict[str, ibis.Scalar]:
     return out
 
 
-def _sums_gold(t: ibis.Table, config: Config) -> dict[str, ibis.Scalar]:
+def _num(cond: ibis.BooleanValue) -> ibis.FloatingValue:
+    return cond.fill_null(False).cast("float64")
+
+
+def _indicators(t: ibis.Table, config: Config) -> ibis.Table:
+    """Per-row 0/1 indicators computed once, so the sums are plain products.
+
+    ``__has`` gold known, ``__ok`` label equals gold, ``__tb``/``__lb`` gold/given
+    label benign, ``__hp`` honeypot, ``__sev`` gold severity, ``__aud`` audited,
+    ``__y`` audit verdict correct, ``__w``/``__a`` Hájek weight and variance factor.
+    """
     tax = config.taxonomy
-    ok = t.label == t.truth
-    benign = list(tax.benign)
+    cols: dict[str, ibis.Value] = {}
+    if "truth" in t.columns:
+        cols["__has"] = _num(t.truth.notnull())
+        cols["__ok"] = _num(t.label == t.truth)
+        if tax.benign:
+            cols["__tb"] = _num(t.truth.isin(list(tax.benign)))
+            cols["__lb"] = _num(t.label.isin(list(tax.benign)))
+        if "is_gold_check" in t.columns:
+            cols["__hp"] = _num(t.is_gold_check)
+        if tax.severity:
+            cols["__sev"] = severity_expr(t.truth, tax).fill_null(0.0)
+    if "verdict" in t.columns:
+        has = t.verdict.notnull()
+        cols["__aud"] = _num(has)
+        cols["__y"] = _num(t.verdict == "correct")
+        if "inclusion_prob" in t.columns:
+            pi = t.inclusion_prob.cast("float64").fill_null(1.0)
+            valid = has & (pi > 0) & (pi <= 1)
+            cols["__w"] = ibis.ifelse(valid, 1.0 / pi, 0.0)
+            cols["__a"] = ibis.ifelse(valid, (1.0 - pi) / (pi * pi), 0.0)
+    return t.mutate(**cols) if cols else t
 
-    def prop(cond: ibis.BooleanValue, hit: ibis.BooleanValue) -> tuple[ibis.Scalar, ibis.Scalar]:
-        return cond.cast("float64").sum(), (cond & hit).cast("float64").sum()
 
-    out: dict[str, ibis.Scalar] = {
-        "g_n": t.count().cast("float64"),
-        "g_k": ok.cast("float64").sum(),
-    }
-    if "is_gold_check" in t.columns:
-        out["hp_n"], out["hp_k"] = prop(t.is_gold_check.fill_null(False), ok)
-    if benign:
-        truth_benign = t.truth.isin(benign)
-        label_benign = t.label.isin(benign)
-        out["leak_n"], out["leak_k"] = prop(~truth_benign, label_benign)
-        out["over_n"], out["over_k"] = prop(truth_benign, ~label_benign)
-        out["wp_n"], out["wp_k"] = prop(~truth_benign & ~label_benign, ~ok)
-    if tax.severity and tax.critical_severity is not None:
-        out["crit_n"], out["crit_k"] = prop(
-            severity_expr(t.truth, tax) >= float(tax.critical_severity), ~ok
-        )
-    if tax.severity:
-        s = severity_expr(t.truth, tax)
-        e = (~ok).cast("float64")
+def _sums_gold(t: ibis.Table, config: Config) -> dict[str, ibis.Scalar]:
+    """Gold sums over the rows whose gold label (``truth``) is known."""
+    tax = config.taxonomy
+    has, ok = t["__has"], t["__ok"]
+    out: dict[str, ibis.Scalar] = {"g_n": has.sum(), "g_k": ok.sum()}
+    if "__hp" in t.columns:
+        out |= {"hp_n": (t["__hp"] * has).sum(), "hp_k": (t["__hp"] * ok).sum()}
+    if "__tb" in t.columns:
+        violating = has * (1.0 - t["__tb"])
+        both = violating * (1.0 - t["__lb"])
         out |= {
-            "sev_s": s.sum(),
-            "sev_se": (s * e).sum(),
-            "sev_s2": (s * s).sum(),
-            "sev_s2e": (s * s * e).sum(),
+            "leak_n": violating.sum(),
+            "leak_k": (violating * t["__lb"]).sum(),
+            "over_n": (has * t["__tb"]).sum(),
+            "over_k": (has * t["__tb"] * (1.0 - t["__lb"])).sum(),
+            "wp_n": both.sum(),
+            "wp_k": (both * (1.0 - ok)).sum(),
         }
+    if "__sev" in t.columns:
+        sev = t["__sev"] * has
+        err = has - ok
+        out |= {
+            "sev_s": sev.sum(),
+            "sev_se": (sev * err).sum(),
+            "sev_s2": (sev * sev).sum(),
+            "sev_s2e": (sev * sev * err).sum(),
+        }
+        if tax.critical_severity is not None:
+            crit = _num(t["__sev"] >= float(tax.critical_severity)) * has
+            out |= {"crit_n": crit.sum(), "crit_k": (crit * err).sum()}
     return out
 
 
 def _sums_audits(t: ibis.Table) -> dict[str, ibis.Scalar]:
-    y = (t.verdict == "correct").cast("float64")
-    out: dict[str, ibis.Scalar] = {"aud_n": t.count().cast("float64"), "aud_k": y.sum()}
-    if "inclusion_prob" in t.columns:
-        pi = t.inclusion_prob.cast("float64").fill_null(1.0)
-        valid = (pi > 0) & (pi <= 1)
-        w = ibis.ifelse(valid, 1.0 / pi, 0.0)
-        a = ibis.ifelse(valid, (1.0 - pi) / (pi * pi), 0.0)
-    else:
-        w, a = ibis.literal(1.0), ibis.literal(0.0)
-    out |= {"aud_w": (w * 1.0).sum(), "aud_wy": (w * y).sum(), "aud_a": (a * 1.0).sum(),
-            "aud_ay": (a * y).sum()}  # fmt: skip
+    """Audit sums over the rows that were audited."""
+    aud, y = t["__aud"], t["__y"]
+    w = t["__w"] if "__w" in t.columns else aud
+    out: dict[str, ibis.Scalar] = {
+        "aud_n": aud.sum(),
+        "aud_k": y.sum(),
+        "aud_w": w.sum(),
+        "aud_wy": (w * y).sum(),
+    }
+    if "__a" in t.columns:
+        out |= {"aud_a": t["__a"].sum(), "aud_ay": (t["__a"] * y).sum()}
     return out
+
+
+def _left_join(left: ibis.Table, right: ibis.Table, keys: Sequence[str]) -> ibis.Table:
+    """``left`` with the non-key columns of ``right`` (at most one match per row)."""
+    extra = [c for c in right.columns if c not in keys]
+    joined = left.left_join(right, list(keys))
+    return joined.select(*[joined[c] for c in left.columns], *[right[c] for c in extra])
+
+
+def _with_truth_and_verdict(
+    annotations: ibis.Table, gold: ibis.Table | None, audits: ibis.Table | None
+) -> ibis.Table:
+    t = annotations
+    for clash in ("truth", "verdict", "inclusion_prob"):
+        if clash in t.columns and (gold is not None or audits is not None):
+            raise UsageError(f"the annotations already have a {clash!r} column; rename it")
+    if gold is not None:
+        keys = [k for k in ("item_id", "task") if k in t.columns and k in gold.columns]
+        t = _left_join(t, gold.select(*keys, truth=gold.label), keys)
+    if audits is not None:
+        keys = [
+            k for k in ("item_id", "rater_id", "task") if k in t.columns and k in audits.columns
+        ]
+        extra = [c for c in ("verdict", "inclusion_prob") if c in audits.columns]
+        t = _left_join(t, audits.select(*keys, *extra), keys)
+    return t
 
 
 def _with_dims(t: ibis.Table, dims: Sequence[str]) -> ibis.Table:
@@ -387,6 +452,7 @@ def build_cube(
     audits: ibis.Table | None = None,
     dims: Sequence[str] | None = None,
     max_levels: int = MAX_LEVELS,
+    level_counts: Mapping[str, int] | None = None,
 ) -> Cube:
     """Aggregate annotations (joined with items and raters), gold and audits into a cube.
 
@@ -396,24 +462,23 @@ def build_cube(
     """
     if "submitted_at" not in annotations.columns:
         raise UsageError("the annotations have no submitted_at column: KPIs need dates")
-    chosen, notes = choose_dimensions(annotations, dims, max_levels)
+    chosen, notes = choose_dimensions(annotations, dims, max_levels, level_counts)
     keys = ["__day", *chosen]
-    parts: list[pa.Table] = []
+    joined = _with_truth_and_verdict(annotations, gold, audits)
+    base = _indicators(_with_dims(joined, chosen), config)
+    sums = _sums_annotations(base, config)
     sources = ["annotations"]
-    base = _with_dims(annotations, chosen)
-    parts.append(base.group_by(keys).aggregate(**_sums_annotations(base, config)).to_pyarrow())
     if gold is not None:
-        g = _with_dims(gold_base(annotations, gold), chosen)
-        parts.append(g.group_by(keys).aggregate(**_sums_gold(g, config)).to_pyarrow())
+        sums |= _sums_gold(base, config)
         sources.append("gold")
     else:
         notes.append("no gold labels: accuracy and the error KPIs are not measured")
     if audits is not None:
-        a = _with_dims(audit_base(annotations, audits), chosen)
-        parts.append(a.group_by(keys).aggregate(**_sums_audits(a)).to_pyarrow())
+        sums |= _sums_audits(base)
         sources.append("audits")
     else:
         notes.append("no audits: audit accuracy and coverage are not measured")
+    parts = [base.group_by(keys).aggregate(**sums).to_pyarrow()]
     levels, day, codes, sums = _to_arrays(parts, chosen)
     return Cube(tuple(chosen), levels, day, codes, sums, tuple(sources), tuple(notes))
 
@@ -434,4 +499,36 @@ def workspace_cube(
         audits=ws.table("audits") if ws.has_table("audits") else None,
         dims=dims,
         max_levels=max_levels,
+        level_counts=_level_counts(ws, view),
     )
+
+
+def _level_counts(ws: Workspace, view: ibis.Table) -> dict[str, int]:
+    """Approximate distinct values per view column, counted on the base tables.
+
+    Mirrors ``annotation_view``'s naming: an item or rater column whose name is
+    taken gets the ``item_`` or ``rater_`` prefix.
+    """
+    cands = set(candidate_dimensions(view))
+    out: dict[str, int] = {}
+    taken: set[str] = set()
+    for table, key, prefix in (
+        ("annotations", "", ""),
+        ("items", "item_id", "item_"),
+        ("raters", "rater_id", "rater_"),
+    ):
+        if not ws.has_table(table):
+            continue
+        t = ws.table(table)
+        names = {}
+        for c in t.columns:
+            if c == key:
+                continue
+            name = c if c not in taken else f"{prefix}{c}"
+            taken.add(name)
+            if name in cands:
+                names[name] = c
+        if names:
+            row = t.aggregate(**{n: t[c].approx_nunique() for n, c in names.items()}).to_pyarrow()
+            out |= {n: int(row[n][0].as_py() or 0) for n in names}
+    return out
