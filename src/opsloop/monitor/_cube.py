@@ -408,12 +408,14 @@ def _with_truth_and_verdict(
     return t
 
 
-def _with_dims(t: ibis.Table, dims: Sequence[str]) -> ibis.Table:
-    cols: dict[str, ibis.Value] = {"__day": _day(t)}
+def _with_dims(t: ibis.Table, dims: Sequence[str], *, dated: bool = True) -> ibis.Table:
+    """Dimensions as non-null strings; with ``dated`` also ``__day`` (undated rows dropped)."""
+    cols: dict[str, ibis.Value] = {"__day": _day(t)} if dated else {}
     for d in dims:
         col = _tenure(t) if d == "tenure" and "tenure" not in t.columns else t[d]
         cols[d] = col.cast("string").fill_null(MISSING)
-    return t.mutate(**cols).filter(t.submitted_at.notnull())
+    out = t.mutate(**cols) if cols else t
+    return out.filter(t.submitted_at.notnull()) if dated else out
 
 
 def _to_arrays(
@@ -444,6 +446,34 @@ def _to_arrays(
     return levels, day, codes, sums
 
 
+def group_sums(
+    annotations: ibis.Table,
+    config: Config,
+    *,
+    gold: ibis.Table | None = None,
+    audits: ibis.Table | None = None,
+    keys: Sequence[str] = (),
+    by_day: bool = False,
+) -> pa.Table:
+    """Every measure's sums per combination of ``keys`` (and per day with ``by_day``).
+
+    ``keys`` are columns of the annotations (or ``tenure``); the day is the
+    column ``__day`` (days since 1970-01-01). This is the cube's query, also
+    used for other groupings (e.g. per rater).
+    """
+    dims = list(keys)
+    joined = _with_truth_and_verdict(annotations, gold, audits)
+    dated = by_day or "tenure" in dims
+    base = _indicators(_with_dims(joined, dims, dated=dated), config)
+    sums = _sums_annotations(base, config)
+    if gold is not None:
+        sums |= _sums_gold(base, config)
+    if audits is not None:
+        sums |= _sums_audits(base)
+    group = [*(["__day"] if by_day else []), *dims]
+    return (base.group_by(group) if group else base).aggregate(**sums).to_pyarrow()
+
+
 def build_cube(
     annotations: ibis.Table,
     config: Config,
@@ -463,22 +493,14 @@ def build_cube(
     if "submitted_at" not in annotations.columns:
         raise UsageError("the annotations have no submitted_at column: KPIs need dates")
     chosen, notes = choose_dimensions(annotations, dims, max_levels, level_counts)
-    keys = ["__day", *chosen]
-    joined = _with_truth_and_verdict(annotations, gold, audits)
-    base = _indicators(_with_dims(joined, chosen), config)
-    sums = _sums_annotations(base, config)
-    sources = ["annotations"]
-    if gold is not None:
-        sums |= _sums_gold(base, config)
-        sources.append("gold")
-    else:
+    table = group_sums(annotations, config, gold=gold, audits=audits, keys=chosen, by_day=True)
+    if gold is None:
         notes.append("no gold labels: accuracy and the error KPIs are not measured")
-    if audits is not None:
-        sums |= _sums_audits(base)
-        sources.append("audits")
-    else:
+    if audits is None:
         notes.append("no audits: audit accuracy and coverage are not measured")
-    parts = [base.group_by(keys).aggregate(**sums).to_pyarrow()]
+    sources = ["annotations", *(["gold"] if gold is not None else []),
+               *(["audits"] if audits is not None else [])]  # fmt: skip
+    parts = [table]
     levels, day, codes, sums = _to_arrays(parts, chosen)
     return Cube(tuple(chosen), levels, day, codes, sums, tuple(sources), tuple(notes))
 
