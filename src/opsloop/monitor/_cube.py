@@ -502,6 +502,8 @@ def build_cube(
                *(["audits"] if audits is not None else [])]  # fmt: skip
     parts = [table]
     levels, day, codes, sums = _to_arrays(parts, chosen)
+    if len(day) == 0:
+        raise UsageError("no annotation has a submitted_at date: KPIs over time need dates")
     return Cube(tuple(chosen), levels, day, codes, sums, tuple(sources), tuple(notes))
 
 
