@@ -1,21 +1,54 @@
 """KPI monitoring: the KPI cube, targets and RAG status, control charts, alerts."""
 
+from opsloop.monitor._agreement_series import AgreementPoint, agreement_by_period
 from opsloop.monitor._cube import Cube, Rollup, build_cube, group_sums, workspace_cube
 from opsloop.monitor._kpis import CUBE_KPIS, KPIS, Estimates, KpiDef, estimate, kpi_def
+from opsloop.monitor._monitor import monitor, monitor_workspace
 from opsloop.monitor._periods import Period, parse_period
+from opsloop.monitor._results import Breach, KpiSeries, KpiStatus, MonitorResult, SeriesSignal
+from opsloop.monitor._spc import (
+    ControlChart,
+    EwmaChart,
+    Signal,
+    beyond_limits,
+    ewma_chart,
+    p_chart,
+    run_rule,
+    xbar_chart,
+)
+from opsloop.monitor._status import kpi_status, worst_status
 
 __all__ = [
     "CUBE_KPIS",
     "KPIS",
+    "AgreementPoint",
+    "Breach",
+    "ControlChart",
     "Cube",
     "Estimates",
+    "EwmaChart",
     "KpiDef",
+    "KpiSeries",
+    "KpiStatus",
+    "MonitorResult",
     "Period",
     "Rollup",
+    "SeriesSignal",
+    "Signal",
+    "agreement_by_period",
+    "beyond_limits",
     "build_cube",
     "estimate",
+    "ewma_chart",
     "group_sums",
     "kpi_def",
+    "kpi_status",
+    "monitor",
+    "monitor_workspace",
+    "p_chart",
     "parse_period",
+    "run_rule",
     "workspace_cube",
+    "worst_status",
+    "xbar_chart",
 ]
