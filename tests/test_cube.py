@@ -108,8 +108,9 @@ def test_overall_kpis_match_sql(demo: tuple[DemoData, Cube]) -> None:
     ).fetchone()
     assert audited is not None
     assert float(estimate("audit_coverage", sums).value[0]) == pytest.approx(audited[0] / n)
+    hours = data.config.sla_hours
     sla = con.execute(
-        """select avg((a.submitted_at - i.created_at <= interval 24 hour)::int)
+        f"""select avg((a.submitted_at - i.created_at <= to_microseconds(({hours} * 3600e6)::bigint))::int)
            from annotations a join items i using (item_id)"""
     ).fetchone()
     assert sla is not None

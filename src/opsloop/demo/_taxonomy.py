@@ -295,27 +295,30 @@ def build_config() -> Config:
         severity=dict(SEVERITY),
         critical_severity=CRITICAL_SEVERITY,
     )
+    # Targets sit just under the operation's level before the planted effects,
+    # so the report shows what a real quarter looks like: mostly green early,
+    # red where an effect hits.
     kpis = {
         "accuracy": KpiTarget(
-            target=0.88,
+            target=0.85,
             direction="higher",
             amber_margin=0.02,
             slices=(SliceTarget(where={"queue": "escalation"}, target=0.70),),
         ),
-        "honeypot_accuracy": KpiTarget(target=0.88, direction="higher", amber_margin=0.02),
-        "audit_accuracy": KpiTarget(target=0.88, direction="higher", amber_margin=0.02),
-        "leakage": KpiTarget(target=0.05, direction="lower", amber_margin=0.01),
-        "over_enforcement": KpiTarget(target=0.04, direction="lower", amber_margin=0.01),
-        "wrong_policy": KpiTarget(target=0.03, direction="lower", amber_margin=0.01),
-        "severity_weighted_error": KpiTarget(target=0.15, direction="lower", amber_margin=0.03),
-        "critical_error": KpiTarget(target=0.01, direction="lower", amber_margin=0.005),
-        "krippendorff_alpha": KpiTarget(target=0.70, direction="higher", amber_margin=0.05),
-        "gwet_ac1": KpiTarget(target=0.75, direction="higher", amber_margin=0.05),
-        "avg_handling_time_s": KpiTarget(target=60.0, direction="lower", amber_margin=10.0),
-        "unit_cost": KpiTarget(target=0.12, direction="lower", amber_margin=0.02),
-        "cost_per_correct_label": KpiTarget(target=0.14, direction="lower", amber_margin=0.02),
+        "honeypot_accuracy": KpiTarget(target=0.85, direction="higher", amber_margin=0.02),
+        "audit_accuracy": KpiTarget(target=0.85, direction="higher", amber_margin=0.02),
+        "leakage": KpiTarget(target=0.10, direction="lower", amber_margin=0.01),
+        "over_enforcement": KpiTarget(target=0.11, direction="lower", amber_margin=0.01),
+        "wrong_policy": KpiTarget(target=0.12, direction="lower", amber_margin=0.01),
+        "severity_weighted_error": KpiTarget(target=0.22, direction="lower", amber_margin=0.02),
+        "critical_error": KpiTarget(target=0.40, direction="lower", amber_margin=0.03),
+        "krippendorff_alpha": KpiTarget(target=0.55, direction="higher", amber_margin=0.03),
+        "gwet_ac1": KpiTarget(target=0.65, direction="higher", amber_margin=0.03),
+        "avg_handling_time_s": KpiTarget(target=60.0, direction="lower", amber_margin=5.0),
+        "unit_cost": KpiTarget(target=0.13, direction="lower", amber_margin=0.005),
+        "cost_per_correct_label": KpiTarget(target=0.16, direction="lower", amber_margin=0.005),
         "audit_coverage": KpiTarget(target=0.03, direction="higher", amber_margin=0.005),
-        "sla_turnaround": KpiTarget(target=0.95, direction="higher", amber_margin=0.02),
+        "sla_turnaround": KpiTarget(target=0.98, direction="higher", amber_margin=0.005),
     }
     return Config(
         project=ProjectConfig(
@@ -324,5 +327,5 @@ def build_config() -> Config:
         ),
         taxonomy=taxonomy,
         kpis=kpis,
-        sla_hours=24.0,
+        sla_hours=48.0,
     )
