@@ -1,7 +1,8 @@
 """opsloop: quality operations for labeling, moderation and model evaluation.
 
 The main entry points are re-exported here; each subpackage (``opsloop.io``,
-``opsloop.metrics``, ``opsloop.inference``, ``opsloop.report``, ``opsloop.demo``)
+``opsloop.metrics``, ``opsloop.inference``, ``opsloop.monitor``, ``opsloop.report``,
+``opsloop.demo``)
 documents the rest of its API in its ``__all__``.
 """
 
@@ -11,6 +12,8 @@ from opsloop.errors import ConfigError, InputError, OpsloopError, Problem, Works
 from opsloop.inference import infer_labels, rank_label_errors
 from opsloop.io import ingest, read_table
 from opsloop.metrics import agreement, quality
+from opsloop.monitor import MonitorResult, monitor_workspace
+from opsloop.rca import rca, rca_inputs
 from opsloop.report import run_demo, write_report
 from opsloop.schema import CONTRACTS, TableContract
 
@@ -21,6 +24,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "InputError",
+    "MonitorResult",
     "OpsloopError",
     "Problem",
     "TableContract",
@@ -31,8 +35,11 @@ __all__ = [
     "infer_labels",
     "ingest",
     "load_config",
+    "monitor_workspace",
     "quality",
     "rank_label_errors",
+    "rca",
+    "rca_inputs",
     "read_table",
     "run_demo",
     "write_report",

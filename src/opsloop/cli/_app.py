@@ -140,3 +140,22 @@ def progress_status(message: str) -> Iterator[Callable[[str], None]]:
         return
     with err_console.status(message) as status:
         yield lambda msg: status.update(msg)
+
+
+@contextmanager
+def progress_bar(message: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A progress bar on stderr fed with ``(done, total, step)``; silent when not a terminal."""
+    if not err_console.is_terminal:
+        yield lambda _done, _total, _msg: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(message, total=None)
+
+        def update(done: int, total: int, step: str) -> None:
+            bar.update(task, completed=done, total=total or None, description=f"{message}: {step}")
+
+        yield update

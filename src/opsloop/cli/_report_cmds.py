@@ -12,44 +12,56 @@ from opsloop.cli._app import (
     console,
     dumps,
     open_workspace,
-    progress_status,
+    progress_bar,
     render_rows,
 )
 from opsloop.errors import UsageError
-from opsloop.report import Overview, ReportFiles, run_demo, write_report
+from opsloop.report import ReportFiles, WeeklyReport, run_demo, write_report
 
 SCALES = ("small", "1m", "10m")
 
 
 def _print_summary(files: ReportFiles, fmt: OutputFormat) -> None:
-    overview: Overview = files.overview
+    report: WeeklyReport = files.report
+    statuses = report.monitor.statuses if report.monitor else ()
+    rows = [
+        {
+            "kpi": s.kpi,
+            "slice": ", ".join(f"{k}={v}" for k, v in s.where.items()),
+            "period": s.period,
+            "value": s.value,
+            "ci_low": s.ci_low,
+            "ci_high": s.ci_high,
+            "n": s.n,
+            "target": s.target,
+            "status": s.status,
+        }
+        for s in statuses
+    ]
+    findings = [
+        {"rank": i + 1, "kind": f.kind, "finding": f.title, "points": round(100 * f.score, 2),
+         "action": f.action}
+        for i, f in enumerate(report.findings()[:5])
+    ]  # fmt: skip
     if fmt is OutputFormat.json:
         typer.echo(
             dumps(
                 {
                     "report_html": str(files.html),
                     "report_json": str(files.json),
-                    "kpis": [k.to_dict() for k in overview.kpis],
-                    "notes": list(overview.notes),
+                    "week": report.week.to_dict() if report.week else None,
+                    "kpis": rows,
+                    "top_findings": findings,
+                    "notes": list(report.notes),
                 }
             )
         )
         return
-    rows = []
-    for k in overview.kpis:
-        rows.append(
-            {
-                "kpi": k.name,
-                "value": k.value,
-                "ci_low": k.ci_low,
-                "ci_high": k.ci_high,
-                "n": k.n,
-                "target": k.target,
-                "status": k.status if k.target is not None else "",
-            }
-        )
-    render_rows(rows, fmt, title=f"KPI summary · {overview.project}")
-    for note in overview.notes:
+    week = report.week.label if report.week else "–"
+    render_rows(rows, fmt, title=f"KPI status · {report.project} · week {week}")
+    if findings and fmt is OutputFormat.table:
+        render_rows(findings, fmt, title="Top root causes")
+    for note in report.notes:
         console.print(f"note: {note}", highlight=False)
     console.print(f"report: {files.html}\n        {files.json}", highlight=False)
 
@@ -66,8 +78,14 @@ def demo(
     """Create a realistic demo moderation operation and run the quality report on it."""
     if scale not in SCALES:
         raise UsageError(f"--scale {scale!r}: expected one of {', '.join(SCALES)}")
-    with progress_status("demo") as say:
-        files = run_demo(directory, scale=scale, seed=seed, progress=say)
+    with progress_bar("demo") as update:
+        files = run_demo(
+            directory,
+            scale=scale,
+            seed=seed,
+            progress=lambda step: update(0, 0, step),
+            report_progress=update,
+        )
     _print_summary(files, fmt)
 
 
@@ -80,7 +98,7 @@ def report(
 ) -> None:
     """Write the quality report (report.html and report.json) for the workspace."""
     ws = open_workspace()
-    with progress_status("building the report"):
-        files = write_report(ws, out)
+    with progress_bar("report") as update:
+        files = write_report(ws, out, progress=update)
     ws.close()
     _print_summary(files, fmt)

@@ -1,7 +1,7 @@
 """KPI monitoring: the KPI cube, targets and RAG status, control charts, alerts."""
 
 from opsloop.monitor._agreement_series import AgreementPoint, agreement_by_period
-from opsloop.monitor._cube import Cube, Rollup, build_cube, group_sums, workspace_cube
+from opsloop.monitor._cube import MEASURES, Cube, Rollup, build_cube, group_sums, workspace_cube
 from opsloop.monitor._kpis import CUBE_KPIS, KPIS, Estimates, KpiDef, estimate, kpi_def
 from opsloop.monitor._monitor import monitor, monitor_workspace
 from opsloop.monitor._periods import Period, parse_period
@@ -21,6 +21,7 @@ from opsloop.monitor._status import kpi_status, worst_status
 __all__ = [
     "CUBE_KPIS",
     "KPIS",
+    "MEASURES",
     "AgreementPoint",
     "Breach",
     "ControlChart",

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from opsloop.config import CONFIG_FILE
 from opsloop.engine import Workspace
 from opsloop.errors import WorkspaceError
 from opsloop.io import ingest
 from opsloop.report._html import render_html
-from opsloop.report._overview import Overview, build_overview
+from opsloop.report._weekly import Progress, WeeklyReport, build_report
 from opsloop.schema import INGEST_ORDER
 
 DEMO_MARKER = ".opsloop-demo"
@@ -23,23 +25,38 @@ DEMO_MARKER = ".opsloop-demo"
 class ReportFiles:
     html: Path
     json: Path
-    overview: Overview
+    report: WeeklyReport
 
 
-def write_report(ws: Workspace, out_dir: Path | None = None) -> ReportFiles:
-    """Compute the overview and write ``report.html`` and ``report.json``."""
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_report(
+    ws: Workspace, out_dir: Path | None = None, *, progress: Progress | None = None
+) -> ReportFiles:
+    """Compute the weekly report and write ``report.html`` and ``report.json``."""
     out = (out_dir or ws.root).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    overview = build_overview(ws)
+    report = build_report(ws, progress=progress)
+    data = _finite(report.to_dict())
     html_path, json_path = out / "report.html", out / "report.json"
-    for path, text in (
-        (html_path, render_html(overview)),
-        (json_path, json.dumps(overview.to_dict(), indent=2, default=str)),
-    ):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    return ReportFiles(html_path, json_path, overview)
+    _write_atomic(json_path, json.dumps(data, indent=2, default=str, allow_nan=False))
+    _write_atomic(html_path, render_html(data))
+    return ReportFiles(html_path, json_path, report)
 
 
 def run_demo(
@@ -48,6 +65,7 @@ def run_demo(
     scale: str = "small",
     seed: int = 7,
     progress: Callable[[str], None] | None = None,
+    report_progress: Progress | None = None,
 ) -> ReportFiles:
     """Generate the demo operation into ``directory``, ingest it and write the report."""
     from opsloop.demo import generate_demo
@@ -79,6 +97,6 @@ def run_demo(
                 say(f"ingesting {table}")
                 ingest(ws, table, list(files))
         say("building the report")
-        return write_report(ws)
+        return write_report(ws, progress=report_progress)
     finally:
         ws.close()
