@@ -38,10 +38,14 @@ def _print_summary(files: ReportFiles, fmt: OutputFormat) -> None:
         }
         for s in statuses
     ]
+    ranked = sorted(
+        ((c.after.label, f) for c in report.changes if c.analysis for f in c.analysis.findings),
+        key=lambda wf: -wf[1].score,
+    )
     findings = [
-        {"rank": i + 1, "kind": f.kind, "finding": f.title, "points": round(100 * f.score, 2),
-         "action": f.action}
-        for i, f in enumerate(report.findings()[:5])
+        {"rank": i + 1, "week": week, "kind": f.kind, "finding": f.title,
+         "points": round(100 * f.score, 2), "action": f.action}
+        for i, (week, f) in enumerate(ranked[:5])
     ]  # fmt: skip
     if fmt is OutputFormat.json:
         typer.echo(

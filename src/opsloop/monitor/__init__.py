@@ -1,10 +1,25 @@
 """KPI monitoring: the KPI cube, targets and RAG status, control charts, alerts."""
 
 from opsloop.monitor._agreement_series import AgreementPoint, agreement_by_period
-from opsloop.monitor._cube import MEASURES, Cube, Rollup, build_cube, group_sums, workspace_cube
+from opsloop.monitor._cube import (
+    MEASURES,
+    TENURE_BANDS,
+    TENURE_LAST,
+    Cube,
+    Rollup,
+    build_cube,
+    group_sums,
+    workspace_cube,
+)
 from opsloop.monitor._kpis import CUBE_KPIS, KPIS, Estimates, KpiDef, estimate, kpi_def
 from opsloop.monitor._monitor import monitor, monitor_workspace
-from opsloop.monitor._periods import Period, parse_period
+from opsloop.monitor._periods import (
+    Period,
+    day_from_number,
+    parse_period,
+    week_label,
+    week_start,
+)
 from opsloop.monitor._results import Breach, KpiSeries, KpiStatus, MonitorResult, SeriesSignal
 from opsloop.monitor._spc import (
     ControlChart,
@@ -22,6 +37,8 @@ __all__ = [
     "CUBE_KPIS",
     "KPIS",
     "MEASURES",
+    "TENURE_BANDS",
+    "TENURE_LAST",
     "AgreementPoint",
     "Breach",
     "ControlChart",
@@ -39,6 +56,7 @@ __all__ = [
     "agreement_by_period",
     "beyond_limits",
     "build_cube",
+    "day_from_number",
     "estimate",
     "ewma_chart",
     "group_sums",
@@ -49,6 +67,8 @@ __all__ = [
     "p_chart",
     "parse_period",
     "run_rule",
+    "week_label",
+    "week_start",
     "workspace_cube",
     "worst_status",
     "xbar_chart",

@@ -34,8 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opsloop.monitor import Period
-from opsloop.monitor._cube import TENURE_BANDS
+from opsloop.monitor import TENURE_BANDS, Period
 from opsloop.rca._enrich import Breakdown, MixShift, PairShift, VersionChange
 from opsloop.rca._findings import Finding, FindingKind
 from opsloop.rca._frame import RatioSpec

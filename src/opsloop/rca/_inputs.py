@@ -42,8 +42,7 @@ from opsloop.config import Config
 from opsloop.engine import Workspace
 from opsloop.errors import UsageError
 from opsloop.metrics import MISSING, gold_base
-from opsloop.monitor import Cube, workspace_cube
-from opsloop.monitor._cube import TENURE_BANDS, TENURE_LAST
+from opsloop.monitor import TENURE_BANDS, TENURE_LAST, Cube, workspace_cube
 from opsloop.views import annotation_view
 
 Grain = Literal["day", "week"]

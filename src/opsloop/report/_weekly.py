@@ -31,13 +31,15 @@ from opsloop.monitor import (
     MonitorResult,
     Period,
     agreement_by_period,
+    day_from_number,
     estimate,
     group_sums,
     kpi_def,
     monitor,
+    week_label,
+    week_start,
     workspace_cube,
 )
-from opsloop.monitor._periods import day_from_number, week_label, week_start
 from opsloop.rca import Finding, RcaResult, data_loop_findings, rca, rca_inputs
 from opsloop.report._scorecards import Scorecard, SliceRow, scorecards, slice_table
 from opsloop.views import annotation_view
