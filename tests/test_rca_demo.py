@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -142,9 +141,7 @@ def test_other_kpis_run(demo: tuple[RcaInputs, Config, dict[str, Any]]) -> None:
 
 @pytest.mark.slow
 def test_planted_causes_at_1m_scale(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """At 1m annotations (another seed) the same causes come first, each in well under a second."""
+    """At 1m annotations (another seed) the same causes come first."""
     demo = _build(tmp_path_factory.mktemp("rca_demo_1m"), "1m", 11)
     for check in (check_guideline_confusion, check_vendor_new_raters, check_simpson_mix):
-        start = time.perf_counter()
         check(demo)
-        assert time.perf_counter() - start < 2.0

@@ -9,6 +9,8 @@ from opsloop.monitor._cube import (
     Rollup,
     build_cube,
     group_sums,
+    join_truth_and_verdict,
+    tenure_expr,
     workspace_cube,
 )
 from opsloop.monitor._kpis import CUBE_KPIS, KPIS, Estimates, KpiDef, estimate, kpi_def
@@ -60,6 +62,7 @@ __all__ = [
     "estimate",
     "ewma_chart",
     "group_sums",
+    "join_truth_and_verdict",
     "kpi_def",
     "kpi_status",
     "monitor",
@@ -67,6 +70,7 @@ __all__ = [
     "p_chart",
     "parse_period",
     "run_rule",
+    "tenure_expr",
     "week_label",
     "week_start",
     "workspace_cube",

@@ -207,7 +207,8 @@ def cost_column(columns: Sequence[str]) -> str | None:
     return next((c for c in COST_COLUMNS if c in columns), None)
 
 
-def _tenure(view: ibis.Table) -> ibis.StringValue:
+def tenure_expr(view: ibis.Table) -> ibis.StringValue:
+    """The rater's tenure band when the annotation was submitted (from ``hired_at``)."""
     days = (view.submitted_at.epoch_seconds() - view.hired_at.epoch_seconds()) / 86400.0
     expr = ibis.cases(
         *[(days < limit, ibis.literal(name)) for limit, name in TENURE_BANDS],
@@ -389,9 +390,10 @@ def _left_join(left: ibis.Table, right: ibis.Table, keys: Sequence[str]) -> ibis
     return joined.select(*[joined[c] for c in left.columns], *[right[c] for c in extra])
 
 
-def _with_truth_and_verdict(
+def join_truth_and_verdict(
     annotations: ibis.Table, gold: ibis.Table | None, audits: ibis.Table | None
 ) -> ibis.Table:
+    """Annotations with the gold label as ``truth`` and the audit ``verdict`` (left joins)."""
     t = annotations
     for clash in ("truth", "verdict", "inclusion_prob"):
         if clash in t.columns and (gold is not None or audits is not None):
@@ -412,7 +414,7 @@ def _with_dims(t: ibis.Table, dims: Sequence[str], *, dated: bool = True) -> ibi
     """Dimensions as non-null strings; with ``dated`` also ``__day`` (undated rows dropped)."""
     cols: dict[str, ibis.Value] = {"__day": _day(t)} if dated else {}
     for d in dims:
-        col = _tenure(t) if d == "tenure" and "tenure" not in t.columns else t[d]
+        col = tenure_expr(t) if d == "tenure" and "tenure" not in t.columns else t[d]
         cols[d] = col.cast("string").fill_null(MISSING)
     out = t.mutate(**cols) if cols else t
     return out.filter(t.submitted_at.notnull()) if dated else out
@@ -462,7 +464,7 @@ def group_sums(
     used for other groupings (e.g. per rater).
     """
     dims = list(keys)
-    joined = _with_truth_and_verdict(annotations, gold, audits)
+    joined = join_truth_and_verdict(annotations, gold, audits)
     dated = by_day or "tenure" in dims
     base = _indicators(_with_dims(joined, dims, dated=dated), config)
     sums = _sums_annotations(base, config)

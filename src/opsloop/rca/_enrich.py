@@ -35,7 +35,7 @@ import numpy.typing as npt
 from opsloop.config import TaskTaxonomy
 from opsloop.rca._frame import BoolArray, Frame, RatioSpec, changes, overall
 from opsloop.rca._inputs import ConfusionTable
-from opsloop.rca._kitagawa import DimensionDecomposition, LevelChange
+from opsloop.rca._kitagawa import DimensionDecomposition, LevelChange, level_changes
 from opsloop.rca._stats import bh_adjust, pooled_z, two_sided_p
 
 FloatArray = npt.NDArray[np.float64]
@@ -175,20 +175,7 @@ def breakdown(
         return None
     used = np.flatnonzero((c.z_before > 0) | (c.z_after > 0))
     top = int(used[np.argmax(harm[used])])
-    levels = tuple(
-        LevelChange(
-            frame.levels[dim][i],
-            float(c.w_before[i]),
-            float(c.w_after[i]),
-            float(c.r_before[i]) if c.z_before[i] > 0 else float("nan"),
-            float(c.r_after[i]) if c.z_after[i] > 0 else float("nan"),
-            float(c.n_before[i]),
-            float(c.n_after[i]),
-            float(c.rate_part[i]),
-            float(c.mix_part[i]),
-        )
-        for i in used
-    )
+    levels = level_changes(frame.levels[dim], c)
     return Breakdown(dim, a - b, levels, frame.levels[dim][top], float(harm[top] / total_harm))
 
 

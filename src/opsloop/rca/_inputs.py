@@ -42,7 +42,7 @@ from opsloop.config import Config
 from opsloop.engine import Workspace
 from opsloop.errors import UsageError
 from opsloop.metrics import MISSING, gold_base
-from opsloop.monitor import TENURE_BANDS, TENURE_LAST, Cube, workspace_cube
+from opsloop.monitor import Cube, join_truth_and_verdict, tenure_expr, workspace_cube
 from opsloop.views import annotation_view
 
 Grain = Literal["day", "week"]
@@ -166,23 +166,8 @@ def _day(t: ibis.Table, grain: Grain) -> ibis.IntegerValue:
     return day if grain == "day" else day - ((day + 3) % 7)  # 1970-01-01 was a Thursday
 
 
-def _tenure(t: ibis.Table) -> ibis.StringValue:
-    days = (t.submitted_at.epoch_seconds() - t.hired_at.epoch_seconds()) / 86400.0
-    expr = ibis.cases(
-        *[(days < limit, ibis.literal(name)) for limit, name in TENURE_BANDS],
-        else_=ibis.literal(TENURE_LAST),
-    )
-    return ibis.ifelse(t.hired_at.isnull(), ibis.literal(MISSING), expr)
-
-
 def _flag(cond: ibis.BooleanValue) -> ibis.FloatingValue:
     return cond.fill_null(False).cast("float64")
-
-
-def _left_join(left: ibis.Table, right: ibis.Table, keys: Sequence[str]) -> ibis.Table:
-    extra = [c for c in right.columns if c not in keys]
-    joined = left.left_join(right, list(keys))
-    return joined.select(*[joined[c] for c in left.columns], *[right[c] for c in extra])
 
 
 def rater_expr(
@@ -195,19 +180,7 @@ def rater_expr(
     grain: Grain = "week",
 ) -> ibis.Table:
     """Sums per period and rater (with its ``attributes`` and ``__hired`` day) as one query."""
-    t = view.filter(view.submitted_at.notnull())
-    for clash in ("truth", "verdict", "inclusion_prob"):
-        if clash in t.columns and (gold is not None or audits is not None):
-            raise UsageError(f"the annotations already have a {clash!r} column; rename it")
-    if gold is not None:
-        keys = [k for k in ("item_id", "task") if k in t.columns and k in gold.columns]
-        t = _left_join(t, gold.select(*keys, truth=gold.label), keys)
-    if audits is not None:
-        keys = [
-            k for k in ("item_id", "rater_id", "task") if k in t.columns and k in audits.columns
-        ]
-        extra = [c for c in ("verdict", "inclusion_prob") if c in audits.columns]
-        t = _left_join(t, audits.select(*keys, *extra), keys)
+    t = join_truth_and_verdict(view.filter(view.submitted_at.notnull()), gold, audits)
     ind: dict[str, ibis.Value] = {"__day": _day(t, grain)}
     ind |= {c: t[c].cast("string").fill_null(MISSING) for c in attributes}
     if "hired_at" in t.columns:
@@ -269,7 +242,7 @@ def confusion_expr(
     t = gold_base(view.filter(view.submitted_at.notnull()), gold)
     cols: dict[str, ibis.Value] = {"__day": _day(t, grain)}
     for d in dims:
-        col = _tenure(t) if d == "tenure" and "tenure" not in t.columns else t[d]
+        col = tenure_expr(t) if d == "tenure" and "tenure" not in t.columns else t[d]
         cols[d] = col.cast("string").fill_null(MISSING)
     t = t.mutate(**cols)
     return t.group_by(["__day", *dims, "truth", "label"]).aggregate(n=t.count().cast("float64"))

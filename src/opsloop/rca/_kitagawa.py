@@ -185,6 +185,25 @@ def _mix_se(c: Changes) -> float:
     return float(np.sqrt(out))
 
 
+def level_changes(names: Sequence[str], c: Changes) -> tuple[LevelChange, ...]:
+    """One :class:`LevelChange` per value present in either period."""
+    used = np.flatnonzero((c.z_before > 0) | (c.z_after > 0))
+    return tuple(
+        LevelChange(
+            names[int(i)],
+            float(c.w_before[i]),
+            float(c.w_after[i]),
+            float(c.r_before[i]) if c.z_before[i] > 0 else float("nan"),
+            float(c.r_after[i]) if c.z_after[i] > 0 else float("nan"),
+            float(c.n_before[i]),
+            float(c.n_after[i]),
+            float(c.rate_part[i]),
+            float(c.mix_part[i]),
+        )
+        for i in used
+    )
+
+
 def decompose_dimension(frame: Frame, dim: str) -> DimensionDecomposition:
     """Kitagawa's decomposition along ``dim`` on a two-period frame."""
     key, size = frame.key_of([dim])
@@ -197,21 +216,7 @@ def decompose_dimension(frame: Frame, dim: str) -> DimensionDecomposition:
     rate_se = float(
         np.sqrt(np.sum(((c.w_before + c.w_after) / 2) ** 2 * (c.se_before**2 + c.se_after**2)))
     )
-    used = (c.z_before > 0) | (c.z_after > 0)
-    levels = tuple(
-        LevelChange(
-            frame.levels[dim][i],
-            float(c.w_before[i]),
-            float(c.w_after[i]),
-            float(c.r_before[i]) if c.z_before[i] > 0 else float("nan"),
-            float(c.r_after[i]) if c.z_after[i] > 0 else float("nan"),
-            float(c.n_before[i]),
-            float(c.n_after[i]),
-            float(c.rate_part[i]),
-            float(c.mix_part[i]),
-        )
-        for i in np.flatnonzero(used)
-    )
+    levels = level_changes(frame.levels[dim], c)
     return DimensionDecomposition(
         dim,
         big_a - big_b,
