@@ -7,15 +7,45 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = ROOT / "tests" / "data"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+MISSING_SHARED_DATA = (
+    f"realdata: ../shared/data not found at {SHARED_DATA}; these tests need the full public "
+    "sets (CI has them); run `pytest -m 'not realdata'` to leave them out"
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """A `realdata` test fails (never skips) where ../shared/data is missing."""
+    if item.get_closest_marker("realdata") is not None and not SHARED_DATA.is_dir():
+        pytest.fail(MISSING_SHARED_DATA, pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The public reference data beside the project (../shared/data)."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"reference data not found at {SHARED_DATA}")
+def data_dir() -> Path:
+    """The small public files shipped with the tests (tests/data; sources in its README)."""
+    return DATA_DIR
+
+
+@pytest.fixture
+def shared_data(request: pytest.FixtureRequest) -> Path:
+    """The full public sets beside the project (../shared/data): only for `realdata` tests."""
+    if request.node.get_closest_marker("realdata") is None:
+        pytest.fail(
+            f"{request.node.nodeid}: shared_data is only for tests marked realdata; "
+            "use data_dir for the files in tests/data",
+            pytrace=False,
+        )
     return SHARED_DATA
+
+
+@pytest.fixture
+def public_data(request: pytest.FixtureRequest) -> Path:
+    """tests/data, or ../shared/data for a test (or parameter) marked realdata."""
+    if request.node.get_closest_marker("realdata") is not None:
+        return Path(request.getfixturevalue("shared_data"))
+    return DATA_DIR
 
 
 @pytest.fixture(scope="session")

@@ -77,59 +77,59 @@ def value(table: pa.Table, metric: str, **kw: object) -> float:
     return agreement(table, metrics=[metric], n_boot=0, **kw).records[0].value  # type: ignore[arg-type]
 
 
-def test_fleiss_1971_diagnoses(shared_data: Path) -> None:
+def test_fleiss_1971_diagnoses(data_dir: Path) -> None:
     # Fleiss (1971) Psychol. Bull. 76(5); R irr::kappam.fleiss(diagnoses) = 0.4302445
-    t = long_from_wide(shared_data / REF / "fleiss1971_diagnoses_30x6.csv")
+    t = long_from_wide(data_dir / REF / "fleiss1971_diagnoses_30x6.csv")
     assert value(t, "fleiss_kappa") == pytest.approx(0.4302445, abs=1e-6)
 
 
-def test_wikipedia_fleiss(shared_data: Path) -> None:
+def test_wikipedia_fleiss(data_dir: Path) -> None:
     # Wikipedia "Fleiss' kappa" worked example: κ = 0.210 (also statsmodels' test)
-    t = long_from_counts(shared_data / REF / "wikipedia_fleiss_example_10x14_counts.csv")
+    t = long_from_counts(data_dir / REF / "wikipedia_fleiss_example_10x14_counts.csv")
     assert value(t, "fleiss_kappa") == pytest.approx(0.210, abs=5e-4)
 
 
-def test_category_kappa_fleiss_1971(shared_data: Path) -> None:
+def test_category_kappa_fleiss_1971(data_dir: Path) -> None:
     # R irr::kappam.fleiss(diagnoses, detail=TRUE): per-category κ
     # Depression .245, Personality disorder .245, Schizophrenia .520, Neurosis .471, Other .566
-    t = long_from_wide(shared_data / REF / "fleiss1971_diagnoses_30x6.csv")
+    t = long_from_wide(data_dir / REF / "fleiss1971_diagnoses_30x6.csv")
     res = agreement(t, metrics=["category_kappa"], n_boot=50)
     got = [res.get("category_kappa", label=str(k)).value for k in range(1, 6)]
     assert got == pytest.approx([0.245, 0.245, 0.520, 0.471, 0.566], abs=5e-4)
 
 
-def test_irr_anxiety_cohen_kappa(shared_data: Path) -> None:
+def test_irr_anxiety_cohen_kappa(data_dir: Path) -> None:
     # R irr::kappa2(anxiety[, 2:3]) unweighted / "equal" / "squared", quoted in statsmodels
-    t = long_from_wide(shared_data / REF / "irr_anxiety_20x3.csv", raters=("rater2", "rater3"))
+    t = long_from_wide(data_dir / REF / "irr_anxiety_20x3.csv", raters=("rater2", "rater3"))
     assert value(t, "cohen_kappa") == pytest.approx(-0.006289308, abs=1e-6)
     assert value(t, "cohen_kappa", weights="linear") == pytest.approx(0.1459075, abs=1e-6)
     assert value(t, "cohen_kappa", weights="quadratic") == pytest.approx(0.2520325, abs=1e-6)
 
 
-def test_krippendorff_2011(shared_data: Path) -> None:
+def test_krippendorff_2011(data_dir: Path) -> None:
     # Krippendorff (2011) "Computing Krippendorff's Alpha-Reliability", p. 8 (3 decimals)
     t = long_from_wide(
-        shared_data / REF / "krippendorff2011_example_4obs_x_12units.csv", transpose=True
+        data_dir / REF / "krippendorff2011_example_4obs_x_12units.csv", transpose=True
     )
     assert value(t, "krippendorff_alpha") == pytest.approx(0.743, abs=5e-4)
     assert value(t, "krippendorff_alpha", level="ordinal") == pytest.approx(0.815, abs=5e-4)
     assert value(t, "krippendorff_alpha", level="ratio") == pytest.approx(0.797, abs=5e-4)
 
 
-def test_krippendorff_pkg_docstring(shared_data: Path) -> None:
+def test_krippendorff_pkg_docstring(data_dir: Path) -> None:
     # krippendorff 0.9.0 docstring example: nominal 0.691358, interval 0.810845
     t = long_from_wide(
-        shared_data / REF / "krippendorff_pkg_docstring_example_3coders_x_15units.csv",
+        data_dir / REF / "krippendorff_pkg_docstring_example_3coders_x_15units.csv",
         transpose=True,
     )
     assert value(t, "krippendorff_alpha") == pytest.approx(0.691358, abs=1e-6)
     assert value(t, "krippendorff_alpha", level="interval") == pytest.approx(0.810845, abs=1e-6)
 
 
-def test_irrcac_raw_4raters_gwet_fleiss_pa(shared_data: Path) -> None:
+def test_irrcac_raw_4raters_gwet_fleiss_pa(data_dir: Path) -> None:
     # irrcac 0.4.4 raw.py doctest (port of Gwet's R irrCAC; data Gwet 2014 Handbook):
     # AC1 0.77544 (se 0.14295, CI 0.46081–1), Fleiss 0.76117 (se 0.15302), Pa 0.81818
-    t = long_from_wide(shared_data / REF / "irrCAC_raw_4raters.csv")
+    t = long_from_wide(data_dir / REF / "irrCAC_raw_4raters.csv")
     res = agreement(t, metrics=["gwet_ac1", "fleiss_kappa", "percent_agreement"], n_boot=0)
     ac1, fk, pa_ = res.records
     assert ac1.value == pytest.approx(0.77544, abs=1e-5)
@@ -142,10 +142,10 @@ def test_irrcac_raw_4raters_gwet_fleiss_pa(shared_data: Path) -> None:
     assert "single rating" in (ac1.note or "")
 
 
-def test_irrcac_conger_and_bp(shared_data: Path) -> None:
+def test_irrcac_conger_and_bp(data_dir: Path) -> None:
     # irrCAC Python port's unit tests (test/unit/irrCAC/raw/test_conger.py, test_bp.py),
     # 3 decimals: Conger 0.763 (Pe 0.233, CI lower 0.435); BP 0.773 (se 0.145, CI 0.454)
-    t = long_from_wide(shared_data / REF / "irrCAC_raw_4raters.csv")
+    t = long_from_wide(data_dir / REF / "irrCAC_raw_4raters.csv")
     res = agreement(t, metrics=["conger_kappa", "brennan_prediger"], n_boot=0)
     cg, bp = res.records
     assert cg.value == pytest.approx(0.763, abs=5e-4)
@@ -156,9 +156,9 @@ def test_irrcac_conger_and_bp(shared_data: Path) -> None:
     assert bp.ci_low == pytest.approx(0.454, abs=5e-4)
 
 
-def test_irrcac_table_3x3(shared_data: Path) -> None:
+def test_irrcac_table_3x3(data_dir: Path) -> None:
     # irrcac 0.4.4 table.py doctest: cont3x3abstractors AC1 0.84933, AC2 (quadratic) 0.94024
-    with (shared_data / REF / "irrCAC_table_cont3x3abstractors.csv").open() as fh:
+    with (data_dir / REF / "irrCAC_table_cont3x3abstractors.csv").open() as fh:
         rows = list(csv.reader(fh))
     cats = rows[0][1:]
     counts = [[int(x) for x in r[1:]] for r in rows[1:]]
@@ -231,20 +231,26 @@ def load_lewidi(folder: Path, name: str) -> pa.Table:
     return pa.table({"item_id": items, "rater_id": raters, "label": labels})
 
 
+# HS-Brexit ships in tests/data; the larger sets (≈ 7 MB) stay in ../shared/data (realdata)
 @pytest.mark.parametrize(
-    ("name", "alpha"), [("HS-Brexit", 0.3475), ("ArMIS", 0.524), ("MD-Agreement", 0.359)]
+    ("name", "alpha"),
+    [
+        ("HS-Brexit", 0.3475),
+        pytest.param("ArMIS", 0.524, marks=pytest.mark.realdata),
+        pytest.param("MD-Agreement", 0.359, marks=pytest.mark.realdata),
+    ],
 )
-def test_lewidi_alpha(shared_data: Path, name: str, alpha: float) -> None:
+def test_lewidi_alpha(public_data: Path, name: str, alpha: float) -> None:
     # data/README: α nominal by an independent implementation (all splits)
-    t = load_lewidi(shared_data / "lewidi2023", name)
+    t = load_lewidi(public_data / "lewidi2023", name)
     assert value(t, "krippendorff_alpha") == pytest.approx(alpha, abs=5e-4)
 
 
-def test_lewidi_cross_check_peers(shared_data: Path) -> None:
+def test_lewidi_cross_check_peers(data_dir: Path) -> None:
     # statsmodels fleiss_kappa on the item × category table, krippendorff on value counts
     krippendorff = pytest.importorskip("krippendorff")
     inter_rater = pytest.importorskip("statsmodels.stats.inter_rater")
-    t = load_lewidi(shared_data / "lewidi2023", "HS-Brexit")
+    t = load_lewidi(data_dir / "lewidi2023", "HS-Brexit")
     items = np.unique(t["item_id"].to_numpy(zero_copy_only=False), return_inverse=True)[1]
     labs = np.array(t["label"].to_pylist(), dtype=int)
     table = np.zeros((items.max() + 1, labs.max() + 1))

@@ -22,8 +22,8 @@ METRICS = [
 ]
 
 
-def test_spark_parity(spark: Any, shared_data: Path) -> None:
-    t = long_from_wide(shared_data / "reference_small" / "irrCAC_raw_4raters.csv")
+def test_spark_parity(spark: Any, data_dir: Path) -> None:
+    t = long_from_wide(data_dir / "reference_small" / "irrCAC_raw_4raters.csv")
     t = t.append_column(
         "locale", pa.array(["de", "fr"] * (t.num_rows // 2) + ["de"] * (t.num_rows % 2))
     )

@@ -59,7 +59,7 @@ def test_workspace_flag_from_elsewhere(ws: Path, tmp_path: Path) -> None:
         ("item_id,rater_id,label\n", "a.csv: no rows (the file has a header but no records)"),
         (b"item_id,rater_id,label\ni1,r1,\xff\xfe\n", "a.csv:2: label: not UTF-8"),
         ("", "a.csv: file is empty"),
-        ("item_id,rater_id,label\ni1,r1,spam\ni1,r1,spam\n", "a.csv:3: duplicate (item_id=i1"),
+        ("item_id,rater_id,label,duration_s\ni1,r1,spam,-2\n", "a.csv:2: duration_s: '-2' is out"),
         ("item_id,label\ni1,spam\n", "missing required column(s) rater_id"),
     ],
 )

@@ -36,8 +36,8 @@ def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_infer_on_zheng_duck_with_gold(shared_data: Path, tmp_path: Path) -> None:
-    base = shared_data / "zheng2017" / "d_Duck_Identification"
+def test_infer_on_zheng_duck_with_gold(data_dir: Path, tmp_path: Path) -> None:
+    base = data_dir / "zheng2017" / "d_Duck_Identification"
     out = tmp_path / "labels.parquet"
     proc = run(
         "infer",
@@ -54,7 +54,7 @@ def test_infer_on_zheng_duck_with_gold(shared_data: Path, tmp_path: Path) -> Non
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    ans, truth = load_zheng(shared_data, "d_Duck_Identification")
+    ans, truth = load_zheng(data_dir, "d_Duck_Identification")
     expected = accuracy(DawidSkene().fit(ans).labels_, truth)
     assert data["n_gold"] == truth.num_rows == 108
     assert data["accuracy"] == pytest.approx(expected, abs=1e-9)
@@ -76,6 +76,7 @@ def test_infer_and_relabel_on_the_demo_workspace(demo_ws: Path) -> None:
         "rater_reliability",
         "label_error_ranking",
         "label_error_annotations",
+        "inference_summary",
     }
     assert any("single label" in n for n in data["notes"])
     ws = Workspace.open(demo_ws)

@@ -119,9 +119,17 @@ def test_bad_input_is_one_line(tmp_path: Path, args: tuple[str, ...], expected: 
     assert expected in _one_line_error(run("monitor", *args, cwd=ws, ok=False))
 
 
-def test_no_dated_annotations_is_one_line(tmp_path: Path) -> None:
+def test_no_dated_annotations_give_the_whole_period_status(tmp_path: Path) -> None:
     ws = _workspace(tmp_path, {"accuracy": KpiTarget(target=0.5)}, dated=False)
-    line = _one_line_error(run("monitor", cwd=ws, ok=False))
+    proc = run("monitor", "--format", "json", cwd=ws, ok=False)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    (status,) = data["statuses"]
+    # 54 of the 60 labels match the gold (one error in ten), over all three weeks
+    assert (status["scope"], status["value"], status["n"]) == ("window", pytest.approx(0.9), 60)
+    assert status["status"] == "green" and data["series"] == [] and data["as_of"] is None
+    assert any("submitted_at" in n and "control charts" in n for n in data["notes"])
+    line = _one_line_error(run("monitor", "--as-of", "2025-W03", cwd=ws, ok=False))
     assert "submitted_at" in line
 
 

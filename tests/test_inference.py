@@ -29,8 +29,8 @@ from opsloop.inference import (
 ESTIMATORS = [MajorityVote, WeightedMajorityVote, DawidSkene, OneCoinDawidSkene, GLAD, MACE]
 
 
-def load_zheng(shared_data: Path, folder: str) -> tuple[pa.Table, pa.Table]:
-    base = shared_data / "zheng2017" / folder
+def load_zheng(root: Path, folder: str) -> tuple[pa.Table, pa.Table]:
+    base = root / "zheng2017" / folder
     types = {c: pa.string() for c in ("question", "worker", "answer", "truth")}
     opts = pcsv.ConvertOptions(column_types=types)
     ans = pcsv.read_csv(base / "answer.csv", convert_options=opts)
@@ -56,13 +56,13 @@ def accuracy(labels: pa.Table, truth: pa.Table) -> float:
         ("s4_Face_Sentiment_Identification", 0.6404, 0.003),
     ],
 )
-def test_dawid_skene_reaches_published_accuracy(shared_data, folder, expected, tol):
-    ans, truth = load_zheng(shared_data, folder)
+def test_dawid_skene_reaches_published_accuracy(data_dir, folder, expected, tol):
+    ans, truth = load_zheng(data_dir, folder)
     assert accuracy(DawidSkene().fit(ans).labels_, truth) == pytest.approx(expected, abs=tol)
 
 
-def test_majority_vote_reaches_published_accuracy(shared_data):
-    ans, truth = load_zheng(shared_data, "d_jn-product")
+def test_majority_vote_reaches_published_accuracy(data_dir):
+    ans, truth = load_zheng(data_dir, "d_jn-product")
     assert accuracy(MajorityVote().fit(ans).labels_, truth) == pytest.approx(0.897, abs=0.001)
 
 
@@ -144,8 +144,8 @@ def test_permuting_rows_and_renaming_raters_changes_nothing(seed):
 
 
 # -- gold, tasks, API ----------------------------------------------------------------
-def test_gold_is_clamped_and_scored(shared_data):
-    ans, truth = load_zheng(shared_data, "s4_Dog_data")
+def test_gold_is_clamped_and_scored(data_dir):
+    ans, truth = load_zheng(data_dir, "s4_Dog_data")
     half = truth.slice(0, truth.num_rows // 2)
     est = DawidSkene().fit(ans, gold=half)
     got = _canonical(est.labels_)

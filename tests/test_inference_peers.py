@@ -30,8 +30,8 @@ PAIRS = [
 
 @pytest.mark.parametrize("folder", FOLDERS)
 @pytest.mark.parametrize(("ours", "theirs"), PAIRS)
-def test_at_least_crowdkit_minus_half_a_point(shared_data, folder, ours, theirs):
-    ans, truth = load_zheng(shared_data, folder)
+def test_at_least_crowdkit_minus_half_a_point(data_dir, folder, ours, theirs):
+    ans, truth = load_zheng(data_dir, folder)
     df = ans.to_pandas().rename(columns={"item_id": "task", "rater_id": "worker"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -89,11 +89,11 @@ def test_same_file_twice_adds_nothing(ws: Workspace, tmp_path: Path) -> None:
             "not a number: 'abc'",
         ),
         (
-            "dupe.csv",
-            "item_id,rater_id,label\nj1,r1,spam\nj2,r1,none\nj1,r1,hate\n",
-            4,
-            None,
-            "duplicate (item_id=j1, rater_id=r1, task=label): first given on line 2",
+            "dupe_items.csv",
+            "item_id,rater_id,label,duration_s\nj1,r1,spam,-3\n",
+            2,
+            "duration_s",
+            "'-3' is out of range: must be ≥ 0",
         ),
         ("empty_value.csv", "item_id,rater_id,label\ni1,,spam\n", 2, "rater_id", "missing value"),
         (
@@ -188,11 +188,49 @@ def test_line_numbers_after_scanner_rejects_in_skip_mode(ws: Workspace, tmp_path
     assert sorted(p.line for p in result.problems) == [3, 4]
 
 
-def test_conflict_with_existing_row_is_an_error(ws: Workspace, tmp_path: Path) -> None:
+def test_changed_label_in_a_later_file_is_a_relabel(ws: Workspace, tmp_path: Path) -> None:
     ingest(ws, "annotations", [write(tmp_path / "a.csv", GOOD)])
+    changed = GOOD.replace("i1,r1,spam,2024-03-01 10:00:00", "i1,r1,hate,2024-03-04 10:00:00")
+    result = ingest(ws, "annotations", [write(tmp_path / "b.csv", changed)])
+    assert (result.rows_added, result.rows_already_present, result.repeat_rows) == (1, 2, 2)
+    assert ws.row_count("annotations") == 4  # stored: every label
+    assert ws.table("annotations").count().execute() == 3  # analysed: one per key
+    latest = ws.table("annotations").to_pyarrow().to_pylist()
+    assert {(r["item_id"], r["rater_id"]): r["label"] for r in latest}[("i1", "r1")] == "hate"
+    assert ws.repeats_set_aside("annotations") == 1
+    every = ws.table("annotations", repeats="keep-all").count().execute()
+    first = ws.table("annotations", repeats="first").to_pyarrow().to_pylist()
+    assert every == 4
+    assert {(r["item_id"], r["rater_id"]): r["label"] for r in first}[("i1", "r1")] == "spam"
+
+
+def test_repeat_policy_error_refuses_a_relabel(ws: Workspace, tmp_path: Path) -> None:
+    ingest(ws, "annotations", [write(tmp_path / "a.csv", GOOD)])
+    ws.close()
+    before = tree_digest(ws.root)
     changed = GOOD.replace("i1,r1,spam", "i1,r1,hate")
-    with pytest.raises(InputError, match="conflicts with a row already in the workspace"):
-        ingest(ws, "annotations", [write(tmp_path / "b.csv", changed)])
+    with pytest.raises(InputError, match="repeats a key already in the workspace") as info:
+        ingest(ws, "annotations", [write(tmp_path / "b.csv", changed)], repeats="error")
+    assert (info.value.first.line, info.value.first.column) == (2, "label")
+    ws.close()
+    assert tree_digest(ws.root) == before
+
+
+def test_repeat_within_a_file_under_each_policy(ws: Workspace, tmp_path: Path) -> None:
+    text = "item_id,rater_id,label\nj1,r1,spam\nj2,r1,none\nj1,r1,hate\n"
+    path = write(tmp_path / "dupe.csv", text)
+    with pytest.raises(InputError) as info:
+        ingest(ws, "annotations", [path], repeats="error")
+    assert info.value.first.line == 4
+    assert "repeat of (item_id=j1, rater_id=r1, task=label)" in info.value.first.reason
+    assert "first given on line 2" in info.value.first.reason
+    first = ingest(ws, "annotations", [path], repeats="first")
+    assert (first.rows_added, first.rows_set_aside) == (2, 1)
+    kept = ingest(ws, "annotations", [path])  # keep-all: the set-aside repeat is stored now
+    assert (kept.rows_added, kept.rows_already_present) == (1, 2)
+    assert ingest(ws, "annotations", [path]).rows_added == 0  # idempotent
+    labels = ws.table("annotations", repeats="keep-all").to_pyarrow()
+    assert sorted(labels["label"].to_pylist()) == ["hate", "none", "spam"]
 
 
 def test_all_or_nothing_across_files(ws: Workspace, tmp_path: Path) -> None:
@@ -363,10 +401,10 @@ def test_new_extra_columns_extend_the_table(ws: Workspace, tmp_path: Path) -> No
     assert got["i5"]["locale"] is None
 
 
-def test_wide_reference_files_with_a_dimension(tmp_path: Path, shared_data: Path) -> None:
+def test_wide_reference_files_with_a_dimension(tmp_path: Path, data_dir: Path) -> None:
     # irrCAC's raw ratings: Group (a dimension), Units (the item), one column per rater
     ws = make_workspace(tmp_path / "open", labels=())  # no taxonomy: any label
-    path = shared_data / "reference_small" / "irrCAC_raw_g1g2.csv"
+    path = data_dir / "reference_small" / "irrCAC_raw_g1g2.csv"
     result = ingest(ws, "annotations", [path], dimensions=("Group",))
     assert result.files[0].layout == "wide"
     assert result.files[0].mapping["item_id"] == "Units"

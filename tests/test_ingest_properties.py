@@ -109,7 +109,8 @@ CORRUPTIONS = {
     "unknown_label": ("label", "unknown label"),
     "missing_rater": ("rater_id", "missing value"),
     "bad_duration": ("duration_s", "not a number"),
-    "duplicate": (None, "duplicate"),
+    "negative_duration": ("duration_s", "out of range: must be ≥ 0"),
+    "repeat_refused": (None, "refused by the repeat policy error"),
 }
 
 
@@ -119,7 +120,7 @@ def test_corruptions_are_located_and_change_nothing(
     rows: list[dict[str, object]], kind: str, data: st.DataObject
 ) -> None:
     index = data.draw(st.integers(0, len(rows) - 1))
-    if kind == "duplicate" and index == 0:
+    if kind == "repeat_refused" and index == 0:
         index = len(rows)  # append a copy of row 0 at the end
     bad = [dict(r) for r in rows]
     if kind == "unknown_label":
@@ -128,6 +129,8 @@ def test_corruptions_are_located_and_change_nothing(
         bad[index]["rater_id"] = ""
     elif kind == "bad_duration":
         bad[index]["duration_s"] = "12,5 s"
+    elif kind == "negative_duration":
+        bad[index]["duration_s"] = "-0.5"
     else:
         bad.insert(index, dict(rows[0]))
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,7 +153,7 @@ def test_corruptions_are_located_and_change_nothing(
         before = tree_digest(ws.root)
         path = _write(bad, "csv", Path(tmp) / "bad.csv")
         with pytest.raises(InputError) as info:
-            ingest(ws, "annotations", [path])
+            ingest(ws, "annotations", [path], repeats="error")
         ws.close()
         assert tree_digest(ws.root) == before
     column, reason = CORRUPTIONS[kind]
@@ -159,3 +162,30 @@ def test_corruptions_are_located_and_change_nothing(
     assert problem.line == index + 2  # the header is line 1
     assert problem.column == column
     assert reason in problem.reason
+
+
+@_SETTINGS
+@given(rows=annotation_rows(), data=st.data())
+def test_repeats_are_stored_and_the_latest_is_analysed(
+    rows: list[dict[str, object]], data: st.DataObject
+) -> None:
+    """Re-labels in later files are kept; analyses see the last label of each key, once."""
+    relabelled = data.draw(st.lists(st.sampled_from(range(len(rows))), unique=True))
+    later = [dict(rows[i], label=data.draw(st.sampled_from(LABELS))) for i in relabelled]
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = make_workspace(Path(tmp) / "ws")
+        ingest(ws, "annotations", [_write(rows, "csv", Path(tmp) / "a.csv")])
+        if later:
+            ingest(ws, "annotations", [_write(later, "parquet", Path(tmp) / "b.parquet")])
+            again = ingest(ws, "annotations", [_write(later, "parquet", Path(tmp) / "b.parquet")])
+            assert again.rows_added == 0
+        seen = ws.table("annotations").select("item_id", "rater_id", "label").to_pyarrow()
+        stored = ws.row_count("annotations")
+        set_aside = ws.repeats_set_aside("annotations")
+        ws.close()
+    expected = {(r["item_id"], r["rater_id"]): r["label"] for r in [*rows, *later]}
+    got = {(r["item_id"], r["rater_id"]): r["label"] for r in seen.to_pylist()}
+    assert seen.num_rows == len(rows) and got == expected
+    changed = sum(1 for i, r in zip(relabelled, later, strict=True) if r["label"] != rows[i]["label"])
+    assert stored == len(rows) + changed
+    assert set_aside == changed

@@ -24,6 +24,10 @@ severities, ordinal order), KPI targets and column maps for ingestion::
     [columns.annotations]
     rater_id = "worker"         # canonical name = name in your files
 
+    [repeats]                   # the same rater labelling the same item again
+    ingest = "keep-all"         # store every label (or latest | first | error)
+    analysis = "latest"         # analyses use the newest label of each key
+
 Every error names the key and what was expected, e.g.
 ``opsloop.toml: taxonomy.benign: 'nnone' is not one of the labels``.
 """
@@ -78,6 +82,21 @@ class EngineConfig(_Strict):
     memory_limit: str | None = None
 
 
+# What to do with repeat rows (one key given more than once: the same rater labelling the same
+# item and task again, a re-review, a tool retry). keep-all: every row counts (each label is a
+# vote, as in crowd-kit); latest / first: one row per key, the newest (by the table's time
+# column, then arrival order) or the oldest; error: refuse.
+RepeatPolicy = Literal["keep-all", "latest", "first", "error"]
+REPEAT_POLICIES: tuple[str, ...] = ("keep-all", "latest", "first", "error")
+
+
+class RepeatsConfig(_Strict):
+    """``[repeats]``: what ingestion stores and what analyses use when a key repeats."""
+
+    ingest: RepeatPolicy = "keep-all"
+    analysis: RepeatPolicy = "latest"
+
+
 class TaskTaxonomy(_Strict):
     """Labels of one task (a question asked about every item)."""
 
@@ -87,6 +106,8 @@ class TaskTaxonomy(_Strict):
     severity: dict[str, float] = Field(default_factory=dict)
     critical_severity: float | None = None
     level: Literal["nominal", "ordinal", "interval", "ratio"] = "nominal"
+    # the named severities an audit or eval may carry (e.g. low, medium, high, critical)
+    severity_levels: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _labels_known(self) -> TaskTaxonomy:
@@ -164,6 +185,7 @@ class Config(_Strict):
     taxonomy: Taxonomy = Field(default_factory=Taxonomy)
     kpis: dict[str, KpiTarget] = Field(default_factory=dict)
     columns: ColumnMaps = Field(default_factory=ColumnMaps)
+    repeats: RepeatsConfig = Field(default_factory=RepeatsConfig)
     sla_hours: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")

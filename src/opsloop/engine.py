@@ -18,12 +18,28 @@ from typing import Any
 import ibis
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
-from opsloop.config import CONFIG_FILE, Config, load_config, write_config
-from opsloop.errors import WorkspaceError
-from opsloop.schema import TABLE_NAMES
+from opsloop.config import (
+    CONFIG_FILE,
+    REPEAT_POLICIES,
+    Config,
+    RepeatPolicy,
+    load_config,
+    write_config,
+)
+from opsloop.errors import UsageError, WorkspaceError
+from opsloop.schema import (
+    CONTRACTS,
+    LATEST_COLUMN,
+    MANAGED_COLUMNS,
+    NTH_COLUMN,
+    TABLE_NAMES,
+)
 
 DEFAULT_MEMORY_LIMIT = "1536MB"
 INTERNAL_PREFIX = "_opsloop_"
+META_TABLE = "_opsloop_meta"
+DERIVED_LOG = "_opsloop_derived"
+STAGE_PREFIX = "stage-"
 
 
 def find_workspace_root(start: Path | None = None) -> Path:
@@ -52,6 +68,19 @@ class Workspace:
         self.config = config
         self._con: DuckDBBackend | None = None
         self._read_only = False
+
+    def with_repeats(self, policy: str | None) -> Workspace:
+        """This workspace with analyses using repeat policy ``policy`` (None: as configured).
+
+        The store connection is shared: close either one when done.
+        """
+        if policy is None:
+            return self
+        checked = check_repeat_policy(policy)
+        repeats = self.config.repeats.model_copy(update={"analysis": checked})
+        other = Workspace(self.root, self.config.model_copy(update={"repeats": repeats}))
+        other._con, other._read_only = self._con, self._read_only
+        return other
 
     # -- construction -------------------------------------------------------
     @classmethod
@@ -130,12 +159,50 @@ class Workspace:
     def has_table(self, name: str) -> bool:
         return name in self.table_names()
 
-    def table(self, name: str) -> ibis.Table:
+    def raw_table(self, name: str) -> ibis.Table:
+        """Every stored row of a contract table, managed columns included."""
         if not self.has_table(name):
             raise WorkspaceError(
                 f"the workspace has no {name!r} table yet (run `opsloop ingest {name} FILE`)"
             )
         return self.backend().table(name)
+
+    def table(
+        self, name: str, *, repeats: str | None = None, event_order: bool = False
+    ) -> ibis.Table:
+        """A contract table as analyses see it, under the repeat policy.
+
+        ``repeats`` (default: ``[repeats] analysis`` in opsloop.toml, ``latest``):
+        ``latest``/``first`` give one row per key (the newest by the table's time
+        column then arrival, or the oldest), ``keep-all`` every stored row,
+        ``error`` refuses a table holding repeats. The managed columns
+        (``opsloop_batch`` …) are left out, but for ``opsloop_nth`` (the rank of a
+        row among the rows of its key) with ``event_order``.
+        """
+        raw = self.raw_table(name)
+        policy = check_repeat_policy(repeats or self.config.repeats.analysis)
+        if LATEST_COLUMN not in raw.columns:
+            return raw
+        if CONTRACTS[name].is_event_table:
+            if policy == "latest":
+                raw = raw.filter(raw[LATEST_COLUMN])
+            elif policy == "first":
+                raw = raw.filter(raw[NTH_COLUMN] == 1)
+            elif policy == "error" and self.repeats_set_aside(name, "latest"):
+                raise UsageError(_repeat_error(self, name))
+        kept = (NTH_COLUMN,) if event_order else ()
+        return raw.drop(*[c for c in MANAGED_COLUMNS if c in raw.columns and c not in kept])
+
+    def repeats_set_aside(self, name: str, policy: str | None = None) -> int:
+        """Stored rows of ``name`` that analyses under ``policy`` leave out (earlier labels)."""
+        policy = check_repeat_policy(policy or self.config.repeats.analysis)
+        if policy in ("keep-all", "error") or not self.has_table(name):
+            return 0
+        raw = self.backend().table(name)
+        if LATEST_COLUMN not in raw.columns:
+            return 0
+        left_out = ~raw[LATEST_COLUMN] if policy == "latest" else raw[NTH_COLUMN] > 1
+        return int(raw.filter(left_out).count().execute())
 
     def write_derived(self, name: str, table: Any) -> None:
         """Store an analysis result (a pyarrow Table) as workspace table ``name``, replacing it.
@@ -150,6 +217,14 @@ class Workspace:
         try:
             con.execute("BEGIN TRANSACTION")
             con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM __derived')
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS main.{DERIVED_LOG} "
+                "(name VARCHAR PRIMARY KEY, data_version BIGINT, written_at TIMESTAMP)"
+            )
+            con.execute(
+                f"INSERT OR REPLACE INTO main.{DERIVED_LOG} VALUES (?, ?, now()::TIMESTAMP)",
+                [name, data_version(con)],
+            )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -165,10 +240,147 @@ class Workspace:
             n for n in names if n not in TABLE_NAMES and not n.startswith(INTERNAL_PREFIX)
         )
 
+    def stale_derived(self) -> list[str]:
+        """Derived tables computed from another version of the data (an ingest or undo since)."""
+        names = self.derived_table_names()
+        if not names:
+            return []
+        con = self.backend().con
+        version = data_version(con)
+        written: dict[str, int] = {}
+        if _has_table(con, DERIVED_LOG):
+            written = dict(
+                con.execute(f"SELECT name, data_version FROM main.{DERIVED_LOG}").fetchall()
+            )
+        return [n for n in names if written.get(n, -1) != version]
+
+    def data_version(self) -> int:
+        """Raised by every ingest and undo (see :func:`data_version`)."""
+        if not self.store_path.exists():
+            return 0
+        return data_version(self.backend().con)
+
+    def clean_stale_stages(self) -> list[Path]:
+        """Remove scratch files left by an ingest that was killed (its process is gone)."""
+        removed = []
+        for path in self.scratch_dir.glob(f"{STAGE_PREFIX}*"):
+            pid = _stage_pid(path)
+            if pid is not None and pid != os.getpid() and not _process_alive(pid):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        return removed
+
     def row_count(self, name: str) -> int:
-        if not self.has_table(name):
+        """Stored rows of a contract or derived table (every repeat label counted)."""
+        if not self.store_path.exists() or name not in self.backend().list_tables():
             return 0
         return int(self.backend().table(name).count().execute())
+
+
+_DUCKDB_WORDING: tuple[tuple[str, str], ...] = (
+    (r"Table with name (\S+) does not exist!?", "no table {0}"),
+    (r"Referenced column \"?([^\"]+)\"? not found in FROM clause!?", "no column {0!r}"),
+    (r"syntax error at or near (.+)", "syntax error at or near {0}"),
+    (r"Could not convert string (.+) to (\w+)", "cannot read {0} as {1}"),
+    (r"Permission Error: (.*)", "not allowed here: {0}"),
+)
+
+
+def explain_duckdb_error(exc: BaseException) -> str:
+    """A DuckDB error in our words: one line, no engine class names.
+
+    >>> explain_duckdb_error(Exception("Catalog Error: Table with name x does not exist!"))
+    'no table x'
+    """
+    import re
+
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    body = re.sub(r"^[A-Z][A-Za-z ]* Error: ", "", first)
+    for pattern, wording in _DUCKDB_WORDING:
+        match = re.search(pattern, body)
+        if match:
+            body = wording.format(*match.groups())
+            break
+    hint = next((x for x in lines[1:] if x.startswith(("Did you mean", "Candidate bindings"))), "")
+    if any(internal in hint for internal in ("pg_", "duckdb_", "information_schema", "sqlite_")):
+        hint = ""  # the engine's own catalog is no help
+    hint = hint.replace("Candidate bindings: ", "did you mean ").replace(
+        "Did you mean", "did you mean"
+    )
+    return f"{body} ({hint})" if hint else body
+
+
+def check_repeat_policy(policy: str) -> RepeatPolicy:
+    """``policy`` if it is a repeat policy, else a :class:`UsageError` naming the choices."""
+    if policy not in REPEAT_POLICIES:
+        raise UsageError(f"--repeats {policy!r}: expected one of {', '.join(REPEAT_POLICIES)}")
+    return policy  # type: ignore[return-value]
+
+
+def _repeat_error(ws: Workspace, name: str) -> str:
+    keys = CONTRACTS[name].key
+    cols = ", ".join(f'"{k}"' for k in keys)
+    rows = (
+        ws.backend()
+        .con.execute(
+            f'SELECT {cols}, count(*) OVER () FROM main."{name}" WHERE NOT {LATEST_COLUMN} LIMIT 1'
+        )
+        .fetchall()
+    )
+    example, n = rows[0][:-1], rows[0][-1]
+    shown = ", ".join(f"{k}={v}" for k, v in zip(keys, example, strict=True))
+    return (
+        f"{name}: {int(n):,} earlier row(s) repeat a key (e.g. {shown}) and the repeat "
+        "policy 'error' refuses them; choose --repeats latest, first or keep-all"
+    )
+
+
+def _has_table(con: Any, name: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_name = ? AND table_catalog = current_database()",
+        [name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def data_version(con: Any) -> int:
+    """A counter raised by every ingest and undo: results computed at another version are stale."""
+    if not _has_table(con, META_TABLE):
+        return 0
+    row = con.execute(f"SELECT value FROM main.{META_TABLE} WHERE key = 'data_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def bump_data_version(con: Any) -> int:
+    """Raise the data version (inside the caller's transaction); returns the new version."""
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS main.{META_TABLE} (key VARCHAR PRIMARY KEY, value BIGINT)"
+    )
+    version = data_version(con) + 1
+    con.execute(f"INSERT OR REPLACE INTO main.{META_TABLE} VALUES ('data_version', ?)", [version])
+    return version
+
+
+def stage_name(pid: int, tag: str) -> str:
+    """Scratch file name of one ingest: the pid lets a later run tell it was abandoned."""
+    return f"{STAGE_PREFIX}{pid}-{tag}.duckdb"
+
+
+def _stage_pid(path: Path) -> int | None:
+    parts = path.name[len(STAGE_PREFIX) :].split("-", 1)
+    return int(parts[0]) if parts and parts[0].isdigit() else None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
 
 
 def _configure(con: Any, ws: Workspace) -> None:

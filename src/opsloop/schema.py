@@ -26,11 +26,42 @@ SQL_TYPES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class Domain:
+    """The values a numeric column may take: ``low ≤ x ≤ high`` (strict where said).
+
+    >>> Domain(0.0, 1.0, low_open=True).describe()
+    'in (0, 1]'
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        def num(x: float) -> str:
+            return f"{x:g}"
+
+        if self.high is None and self.low is not None:
+            return f"{'>' if self.low_open else '≥'} {num(self.low)}"
+        if self.low is None and self.high is not None:
+            return f"{'<' if self.high_open else '≤'} {num(self.high)}"
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open else "]"
+        return f"in {left}{num(self.low or 0.0)}, {num(self.high or 0.0)}{right}"
+
+
+NON_NEGATIVE = Domain(0.0)
+PROBABILITY = Domain(0.0, 1.0)
+
+
+@dataclass(frozen=True)
 class Column:
     name: str
     type: ColumnType = "string"
     description: str = ""
     default: str | None = None  # SQL literal used when the column is absent
+    domain: Domain | None = None  # numeric columns: the values allowed
 
 
 @dataclass(frozen=True)
@@ -44,6 +75,14 @@ class TableContract:
     key: tuple[str, ...] = ()
     label_columns: tuple[str, ...] = ()  # checked against the taxonomy
     references: tuple[tuple[tuple[str, ...], str], ...] = field(default=())
+    # Event tables store every row as an event (repeat labels are normal); the columns that
+    # tell two events under one key apart. Empty: a dimension table (one row per key).
+    identity: tuple[str, ...] = ()
+    time_column: str | None = None  # orders repeats under one key ("latest")
+
+    @property
+    def is_event_table(self) -> bool:
+        return bool(self.identity)
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -78,13 +117,15 @@ CONTRACTS: dict[str, TableContract] = {
                 Column("task", default="'label'", description="question asked; default 'label'"),
                 Column("submitted_at", "timestamp"),
                 Column("started_at", "timestamp"),
-                Column("duration_s", "double", "handling time in seconds"),
+                Column("duration_s", "double", "handling time in seconds", domain=NON_NEGATIVE),
                 Column("guideline_version"),
                 Column("queue"),
                 Column("is_gold_check", "boolean", "the item was a honeypot for this rater"),
             ),
             key=("item_id", "rater_id", "task"),
             label_columns=("label",),
+            identity=("label", "annotation_id", "submitted_at"),
+            time_column="submitted_at",
         ),
         TableContract(
             "items",
@@ -119,6 +160,7 @@ CONTRACTS: dict[str, TableContract] = {
             (Column("task", default="'label'"), Column("source")),
             key=("item_id", "task"),
             label_columns=("label",),
+            identity=("label", "source"),
         ),
         TableContract(
             "audits",
@@ -132,19 +174,30 @@ CONTRACTS: dict[str, TableContract] = {
                 Column("error_category"),
                 Column("severity"),
                 Column("audited_at", "timestamp"),
-                Column("inclusion_prob", "double", "probability the annotation was sampled"),
+                Column(
+                    "inclusion_prob",
+                    "double",
+                    "probability the annotation was sampled",
+                    domain=Domain(0.0, 1.0, low_open=True),
+                ),
             ),
             key=("item_id", "rater_id", "task"),
             label_columns=("correct_label",),
             references=((("item_id", "rater_id", "task"), "annotations"),),
+            identity=("verdict", "auditor_id", "correct_label", "annotation_id", "audited_at"),
+            time_column="audited_at",
         ),
         TableContract(
             "predictions",
             "A model's label for an item.",
             (Column("item_id"), Column("model_version"), Column("label")),
-            (Column("task", default="'label'"), Column("score", "double")),
+            (
+                Column("task", default="'label'"),
+                Column("score", "double", "the model's confidence", domain=PROBABILITY),
+            ),
             key=("item_id", "model_version", "task"),
             label_columns=("label",),
+            identity=("label", "score"),
         ),
         TableContract(
             "preferences",
@@ -154,11 +207,13 @@ CONTRACTS: dict[str, TableContract] = {
                 Column("prompt_id"),
                 Column("response_a"),
                 Column("response_b"),
-                Column("strength", "double"),
+                Column("strength", "double", "how strongly preferred", domain=NON_NEGATIVE),
                 Column("shown_first"),
                 Column("submitted_at", "timestamp"),
             ),
             key=("pair_id", "rater_id"),
+            identity=("choice", "strength", "submitted_at"),
+            time_column="submitted_at",
         ),
         TableContract(
             "evals",
@@ -166,11 +221,33 @@ CONTRACTS: dict[str, TableContract] = {
             (Column("model_version"), Column("item_id"), Column("outcome")),
             (Column("category"), Column("refused", "boolean"), Column("severity")),
             key=("model_version", "item_id"),
+            identity=("outcome", "refused"),
         ),
     )
 }
 
 TABLE_NAMES: tuple[str, ...] = tuple(CONTRACTS)
+
+# Measure columns outside the contracts that analyses use (the cost KPIs): domain-checked too.
+EXTRA_DOMAINS: dict[str, Domain] = {
+    "cost": NON_NEGATIVE,
+    "unit_cost": NON_NEGATIVE,
+    "unit_cost_usd": NON_NEGATIVE,
+}
+
+# Columns opsloop keeps on every stored row: the ingest batch it came in (for `opsloop undo`),
+# its arrival order, its rank among the rows of its key (1 = first) and whether it is the
+# latest of them. Analyses never see them as dimensions.
+BATCH_COLUMN = "opsloop_batch"
+SEQ_COLUMN = "opsloop_seq"
+NTH_COLUMN = "opsloop_nth"
+LATEST_COLUMN = "opsloop_latest"
+MANAGED_COLUMNS: dict[str, str] = {
+    BATCH_COLUMN: "BIGINT",
+    SEQ_COLUMN: "BIGINT",
+    NTH_COLUMN: "BIGINT",
+    LATEST_COLUMN: "BOOLEAN",
+}
 
 # An order in which tables can be ingested: a table comes after the tables it refers to.
 INGEST_ORDER: tuple[str, ...] = (

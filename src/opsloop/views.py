@@ -24,9 +24,16 @@ def _prefixed(table: ibis.Table, key: str, taken: set[str], prefix: str) -> ibis
     return table.select(table[key], **mapping)
 
 
-def annotation_view(ws: Workspace) -> ibis.Table:
-    """Annotations with item and rater attributes joined on (left joins)."""
-    ann = ws.table("annotations")
+def annotation_view(
+    ws: Workspace, *, repeats: str | None = None, event_order: bool = False
+) -> ibis.Table:
+    """Annotations with item and rater attributes joined on (left joins).
+
+    One label per (item, rater, task) under the workspace's repeat policy, or
+    ``repeats`` (see :meth:`Workspace.table`); ``event_order`` keeps
+    ``opsloop_nth``, the rank of each repeat label.
+    """
+    ann = ws.table("annotations", repeats=repeats, event_order=event_order)
     taken = set(ann.columns)
     out = ann
     if ws.has_table("items"):

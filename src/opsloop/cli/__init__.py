@@ -14,6 +14,7 @@ from opsloop.cli import (  # noqa: F401  (importing registers the commands)
     _ws_cmds,
 )
 from opsloop.cli._app import app, err_console
+from opsloop.engine import explain_duckdb_error
 from opsloop.errors import InputError, OpsloopError
 
 __all__ = ["app", "main"]
@@ -39,9 +40,17 @@ def main() -> None:
     except Exception as exc:  # a bug: one line, the traceback only on request
         if os.environ.get("OPSLOOP_DEBUG"):
             raise
+        what = (
+            explain_duckdb_error(exc) if _is_engine_error(exc) else f"{type(exc).__name__}: {exc}"
+        )
         err_console.print(
-            f"internal error: {type(exc).__name__}: {exc} (set OPSLOOP_DEBUG=1 for the traceback)",
+            f"internal error: {what.splitlines()[0] if what else type(exc).__name__} "
+            "(set OPSLOOP_DEBUG=1 for the traceback)",
             highlight=False,
             soft_wrap=True,
         )
         sys.exit(70)
+
+
+def _is_engine_error(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb")

@@ -67,8 +67,32 @@ def split_list(value: str | None) -> tuple[str, ...]:
     return tuple(x.strip() for x in value.split(",") if x.strip()) if value else ()
 
 
-def open_workspace() -> Workspace:
-    return Workspace.open(state.workspace)
+REPEATS_HELP = (
+    "Repeat labels (one rater, item and task more than once): latest (default: the newest "
+    "of each), first, keep-all (each label counts) or error."
+)
+
+
+def repeats_option() -> Any:
+    """The ``--repeats`` option of every analysis command."""
+    return typer.Option(None, "--repeats", help=REPEATS_HELP)
+
+
+def open_workspace(repeats: str | None = None) -> Workspace:
+    """The workspace (``--workspace`` or the nearest one), analysed under ``repeats``."""
+    return Workspace.open(state.workspace).with_repeats(repeats)
+
+
+def note_set_aside(n: int, policy: str) -> None:
+    """Tell on stderr how many earlier (or later) repeat labels an analysis left out."""
+    if n <= 0:
+        return
+    which = "earlier" if policy == "latest" else "later"
+    err_console.print(
+        f"note: {n:,} {which} repeat label(s) of the same (item, rater, task) set aside; "
+        f"analysed the {policy} of each (--repeats keep-all counts every label)",
+        highlight=False,
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -77,7 +101,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: _count(k, _jsonable(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, Path):
@@ -85,16 +109,29 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _count(key: Any, value: Any) -> Any:
+    if isinstance(value, float) and isinstance(key, str) and is_count_column(key):
+        return int(value) if value.is_integer() else value
+    return value
+
+
 def dumps(data: Any) -> str:
     return json.dumps(_jsonable(data), indent=2, ensure_ascii=False)
 
 
-def _cell(value: Any) -> str:
+def is_count_column(name: str) -> bool:
+    """Columns that hold counts print as integers (``n``, ``n_items``, ``rows_added`` …)."""
+    return name == "n" or name.startswith(("n_", "rows")) or name.endswith(("_count", "_n"))
+
+
+def _cell(value: Any, column: str = "") -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
+        if math.isnan(value) or math.isinf(value):
+            return "—"  # the row's note says why
+        if is_count_column(column) and value.is_integer():
+            return f"{int(value):,}"
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.1f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
@@ -120,7 +157,9 @@ def render_rows(
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(cols)
         for r in rows:
-            writer.writerow(["" if r.get(c) is None else _jsonable(r.get(c)) for c in cols])
+            writer.writerow(
+                ["" if r.get(c) is None else _count(c, _jsonable(r.get(c))) for c in cols]
+            )
         sys.stdout.write(buf.getvalue())
         return
     table = Table(title=title, show_lines=False, header_style="bold")
@@ -128,7 +167,7 @@ def render_rows(
         numeric = bool(rows) and isinstance(rows[0].get(c), int | float)
         table.add_column(c, overflow="fold", no_wrap=i == 0, justify="right" if numeric else "left")
     for r in rows:
-        table.add_row(*(_cell(r.get(c)) for c in cols))
+        table.add_row(*(_cell(r.get(c), c) for c in cols))
     console.print(table)
 
 

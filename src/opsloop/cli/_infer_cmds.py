@@ -15,23 +15,30 @@ from opsloop.cli._app import (
     app,
     console,
     dumps,
+    note_set_aside,
     open_workspace,
     progress_status,
     render_rows,
+    repeats_option,
     split_list,
 )
 from opsloop.config import Taxonomy
 from opsloop.errors import UsageError
 from opsloop.inference import (
+    METHOD_CHOICES,
     METHODS,
     infer_labels,
     infer_workspace,
     rank_label_errors,
     relabel_queue,
 )
-from opsloop.io import parse_map_flags, read_table
+from opsloop.io import parse_map_flags, read_table, repeats_set_aside
 
 _METHOD_HELP = "mv (majority vote), wmv, ds (Dawid–Skene), onecoin, glad or mace."
+_INFER_METHOD_HELP = (
+    "auto (default: the method that best predicts held-out labels, chosen without gold), "
+    + _METHOD_HELP
+)
 _RATER_COLS = [
     "rater_id",
     "n_labels",
@@ -43,6 +50,7 @@ _RATER_COLS = [
     "gold_accuracy",
 ]
 _RELABEL_COLS = ["rank", "item_id", "consensus", "quality", "n_labels", "n_disagree"]
+_SELECTION_COLS = ["method", "heldout_loglik", "difference", "difference_se", "status"]
 
 
 def _taxonomy(labels: str | None) -> Taxonomy | None:
@@ -51,13 +59,23 @@ def _taxonomy(labels: str | None) -> Taxonomy | None:
 
 
 def _read_inputs(
-    file: Path, gold: Path | None, map_: list[str], gold_map: list[str], labels: str | None
+    file: Path,
+    gold: Path | None,
+    map_: list[str],
+    gold_map: list[str],
+    labels: str | None,
+    repeats: str = "latest",
 ) -> tuple[pa.Table, pa.Table | None, list[str] | None]:
     taxonomy = _taxonomy(labels)
-    ann = read_table(file, "annotations", column_map=parse_map_flags(map_), taxonomy=taxonomy)
+    ann = read_table(
+        file, "annotations", column_map=parse_map_flags(map_), taxonomy=taxonomy, repeats=repeats
+    )
+    note_set_aside(repeats_set_aside(ann), repeats)
     gold_t = None
     if gold is not None:
-        gold_t = read_table(gold, "gold", column_map=parse_map_flags(gold_map), taxonomy=taxonomy)
+        gold_t = read_table(
+            gold, "gold", column_map=parse_map_flags(gold_map), taxonomy=taxonomy, repeats=repeats
+        )
     return ann, gold_t, list(taxonomy.labels) if taxonomy else None
 
 
@@ -71,12 +89,36 @@ def _write_out(table: pa.Table, path: Path) -> None:
         raise UsageError(f"--out {path}: expected a .parquet or .csv file name")
 
 
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise UsageError(f"--method {method!r}: expected one of {', '.join(METHODS)}")
+def _check_method(method: str, choices: tuple[str, ...] = tuple(METHODS)) -> None:
+    if method not in choices:
+        raise UsageError(f"--method {method!r}: expected one of {', '.join(choices)}")
+
+
+def _accuracy_how(summary: dict[str, Any]) -> str:
+    folds = summary.get("gold_folds") or 0
+    if folds > 1:
+        return f"{folds}-fold cross-fitted"
+    return "held out (fitted without gold)"
+
+
+def _print_selection(selection: dict[str, Any]) -> None:
+    console.print(
+        f"auto chose [bold]{selection['chosen']}[/]: highest {selection['criterion']} "
+        f"({selection['n_folds']}-fold over {selection['n_heldout']:,} held-out annotations, "
+        "nats per annotation; gold not used)"
+    )
+    if selection["candidates"]:
+        render_rows(
+            selection["candidates"],
+            OutputFormat.table,
+            title="auto: candidates",
+            columns=_SELECTION_COLS,
+        )
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
+    if summary.get("selection"):
+        _print_selection(summary["selection"])
     iters = ", ".join(f"{k}: {v}" for k, v in summary["n_iter"].items())
     console.print(
         f"{summary['method']}: {summary['n_items']:,} items, {summary['n_annotations']:,} "
@@ -84,11 +126,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
     )
     if summary["accuracy"] is not None:
         lo, hi = summary["accuracy_ci"]
-        how = "gold clamped while fitting" if summary["gold_clamped"] else "gold held out"
         console.print(
-            f"accuracy on {summary['n_gold']:,} gold items: [bold]{summary['accuracy']:.4f}[/] "
-            f"(95% CI {lo:.4f}–{hi:.4f}; {how})"
+            f"accuracy on {summary['n_gold']:,} gold items, {_accuracy_how(summary)}: "
+            f"[bold]{summary['accuracy']:.4f}[/] (95% CI {lo:.4f}–{hi:.4f})"
         )
+        if summary["gold_clamped"]:
+            console.print("labels: fitted with every gold item clamped to its gold label")
     for note in summary["notes"]:
         console.print(f"note: {note}", highlight=False)
 
@@ -98,7 +141,7 @@ def infer_cmd(
     file: Path | None = typer.Argument(
         None, help="Annotations file (CSV, Parquet, JSONL …); default: the workspace tables."
     ),
-    method: str = typer.Option("ds", "--method", "-m", help=_METHOD_HELP),
+    method: str = typer.Option("auto", "--method", "-m", help=_INFER_METHOD_HELP),
     gold: Path | None = typer.Option(None, "--gold", help="Gold labels file (item_id, label)."),
     out: Path | None = typer.Option(
         None, "--out", help="Write the inferred labels (.parquet or .csv)."
@@ -115,19 +158,22 @@ def infer_cmd(
     clamp: bool = typer.Option(
         True,
         "--clamp/--no-clamp",
-        help="Clamp gold items while fitting (default) or only score against gold.",
+        help="Clamp gold items while fitting (default; accuracy is then cross-fitted) "
+        "or fit without gold and only score against it.",
     ),
     top: int = typer.Option(20, "--top", help="Rows of the relabel list and rater table to print."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+    repeats: str | None = repeats_option(),
 ) -> None:
     """Infer true labels, rate the raters and rank likely label errors.
 
     On a FILE the results are printed (JSON includes every label unless --out
     is given). On the workspace they are also stored as the tables
     inferred_labels, rater_reliability, label_error_ranking and
-    label_error_annotations.
+    label_error_annotations. Accuracy on gold is always on gold the scoring
+    fit did not see (5-fold cross-fitted, or held out with --no-clamp).
     """
-    _check_method(method)
+    _check_method(method, METHOD_CHOICES)
     if fmt is OutputFormat.csv:
         raise UsageError(
             "--format csv: use --out labels.csv for the labels; --format is table or json"
@@ -138,7 +184,8 @@ def infer_cmd(
                 raise UsageError(
                     "--gold, --map and --labels apply to FILE; the workspace uses its tables"
                 )
-            ws = open_workspace()
+            ws = open_workspace(repeats)
+            note_set_aside(ws.repeats_set_aside("annotations"), ws.config.repeats.analysis)
             try:
                 done = infer_workspace(ws, method, clamp_gold=clamp)
             finally:
@@ -147,10 +194,15 @@ def infer_cmd(
             labels_t = done.result.labels
             relabel = done.ranking.relabel.slice(0, top)
         else:
-            ann, gold_t, cats = _read_inputs(file, gold, map_, gold_map, labels)
+            policy = repeats or "latest"
+            ann, gold_t, cats = _read_inputs(file, gold, map_, gold_map, labels, policy)
             say("fitting")
-            result = infer_labels(ann, method, gold_t, categories=cats, clamp_gold=clamp)
-            ranking = rank_label_errors(ann, estimator=result.estimator, method=method, top=top)
+            result = infer_labels(
+                ann, method, gold_t, categories=cats, clamp_gold=clamp, repeats=policy
+            )
+            ranking = rank_label_errors(
+                ann, estimator=result.estimator, method=result.method, top=top
+            )
             data = {
                 **result.summary(),
                 "raters": result.raters.to_pylist(),
@@ -195,19 +247,25 @@ def relabel_cmd(
     method: str = typer.Option("ds", "--method", "-m", help=_METHOD_HELP + " (FILE only)"),
     map_: list[str] = typer.Option([], "--map", help="Column map CANONICAL=COLUMN for FILE."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, json or csv."),
+    repeats: str | None = repeats_option(),
 ) -> None:
     """List the items most likely to be mislabelled, worst first."""
     _check_method(method)
     if file is None:
+        if repeats is not None:
+            raise UsageError(
+                "--repeats applies to FILE; the workspace's ranking is the one `opsloop infer` "
+                "stored (run `opsloop infer --repeats …` to change it)"
+            )
         ws = open_workspace()
         try:
             rows = relabel_queue(ws, top).to_pylist()
         finally:
             ws.close()
     else:
-        ann, _, _ = _read_inputs(file, None, map_, [], None)
+        ann, _, _ = _read_inputs(file, None, map_, [], None, repeats or "latest")
         with progress_status(f"ranking label errors ({method})"):
-            ranking = rank_label_errors(ann, method=method, top=top)
+            ranking = rank_label_errors(ann, method=method, top=top, repeats=repeats or "latest")
         rows = [{"rank": i, **r} for i, r in enumerate(ranking.relabel.to_pylist(), 1)]
     cols = [
         c

@@ -14,9 +14,11 @@ from opsloop.cli._app import (
     console,
     dumps,
     err_console,
+    note_set_aside,
     open_workspace,
     progress_status,
     render_rows,
+    repeats_option,
     split_list,
 )
 from opsloop.errors import UsageError
@@ -39,13 +41,16 @@ def _slice(where: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in where.items()) or "all"
 
 
-def _table_row(s: KpiStatus) -> dict[str, Any]:
+def _table_row(s: KpiStatus, tasks: bool) -> dict[str, Any]:
     unit = KPIS[s.kpi].unit
     ci = "" if math.isnan(s.ci_low) else f"{_num(s.ci_low, unit)}–{_num(s.ci_high, unit)}"
     colour = _COLOURS[s.status]
-    return {
-        "kpi": s.kpi,
-        "slice": escape(_slice(s.where)),
+    where = dict(s.where)
+    row: dict[str, Any] = {"kpi": s.kpi}
+    if tasks:
+        row["task"] = where.pop("task", "all tasks")
+    return row | {
+        "slice": escape(_slice(where)),
         "period": s.period,
         "value": _num(s.value, unit),
         "95% CI": ci,
@@ -63,6 +68,12 @@ def _flat_row(s: KpiStatus) -> dict[str, Any]:
     return d
 
 
+def _title(result: MonitorResult) -> str:
+    if not result.dated:
+        return "KPI status · whole period (no submitted_at dates)"
+    return f"KPI status · {result.period}s {result.window} · latest {result.latest}"
+
+
 def _render(result: MonitorResult, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.json:
         typer.echo(dumps(result.to_dict()))
@@ -72,8 +83,9 @@ def _render(result: MonitorResult, fmt: OutputFormat) -> None:
         for note in result.notes:
             err_console.print(f"note: {note}", highlight=False)
         return
-    title = f"KPI status · {result.period}s {result.window} · latest {result.latest}"
-    render_rows([_table_row(s) for s in result.statuses], fmt, title=title)
+    tasks = any("task" in s.where for s in result.statuses)
+    rows = [_table_row(s, tasks) for s in result.statuses]
+    render_rows(rows, fmt, title=_title(result))
     if result.breaches:
         rows = [
             {"kind": b.kind, "kpi": b.kpi, "message": escape(b.message)} for b in result.breaches
@@ -100,20 +112,24 @@ def monitor_cmd(
     fmt: OutputFormat = typer.Option(
         OutputFormat.table, "--format", "-f", help="table, json or csv."
     ),
+    repeats: str | None = repeats_option(),
 ) -> None:
     """KPIs against their targets: RAG status, control charts (p, X̄, EWMA) and breaches.
 
     Status of the latest period and of the whole window, per KPI and per slice
     target in opsloop.toml; breaches are red statuses and control-chart
-    signals in the latest period. Exit code 1 when any status is red (for cron
-    jobs and CI), 0 otherwise, 2 for usage errors.
+    signals in the latest period. Quality KPIs are shown per task when items
+    are asked several questions. Without any submitted_at date: the status of
+    every KPI over the whole period, and no control charts. Exit code 1 when
+    any status is red (for cron jobs and CI), 0 otherwise, 2 for usage errors.
     """
     if period not in ("week", "day"):
         raise UsageError(f"--period {period!r}: expected week or day")
     kpis = split_list(kpi) or None
     if kpi is not None and not kpis:
         raise UsageError("--kpi: no KPI given")
-    ws = open_workspace()
+    ws = open_workspace(repeats)
+    note_set_aside(ws.repeats_set_aside("annotations"), ws.config.repeats.analysis)
     try:
         with progress_status("monitoring KPIs"):
             result = monitor_workspace(ws, period=period, kpis=kpis, as_of=as_of)

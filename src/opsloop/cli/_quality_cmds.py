@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import typer
 
 from opsloop.cli._app import (
@@ -12,22 +14,28 @@ from opsloop.cli._app import (
     app,
     dumps,
     err_console,
+    note_set_aside,
     open_workspace,
     progress_status,
     render_rows,
+    repeats_option,
     split_list,
 )
 from opsloop.config import TaskTaxonomy, Taxonomy
 from opsloop.errors import UsageError
-from opsloop.io import read_table
+from opsloop.io import read_table, repeats_set_aside
 from opsloop.metrics import (
     MetricRecord,
     agreement,
     agreement_sql,
     choose_quality_metrics,
+    intra_rater_agreement,
     quality,
     quality_sql,
 )
+from opsloop.metrics._agreement import TaskLevels, agreement_levels
+from opsloop.metrics._registry import check_metric_ids
+from opsloop.monitor import task_names
 from opsloop.views import annotation_view
 
 _FORMAT = typer.Option(OutputFormat.table, "--format", "-f", help="table, json or csv.")
@@ -108,6 +116,7 @@ def quality_cmd(
     fmt: OutputFormat = _FORMAT,
     show_sql: bool = _SQL,
     dialect: str = _DIALECT,
+    repeats: str | None = repeats_option(),
 ) -> None:
     """Accuracy, honeypot and audit accuracy, P/R/F1, leakage, over-enforcement, severity.
 
@@ -116,21 +125,28 @@ def quality_cmd(
     """
     dims = split_list(by)
     chosen = split_list(metric) or None
+    check_metric_ids(chosen or (), "quality")
     with progress_status("reading") as say:
         if file is None:
-            ws = open_workspace()
+            ws = open_workspace(repeats)
             ann: Any = annotation_view(ws)
             g: Any = ws.table("gold") if ws.has_table("gold") else None
             a: Any = ws.table("audits") if ws.has_table("audits") else None
             tax: TaskTaxonomy = ws.config.taxonomy
             if g is None and a is None:
                 raise UsageError("quality needs truth: ingest a gold or audits table")
+            policy: str = ws.config.repeats.analysis
+            set_aside = ws.repeats_set_aside("annotations")
         else:
             if gold is None and audits is None:
                 raise UsageError("quality on a file needs truth: --gold FILE and/or --audits FILE")
-            ann = read_table(file, "annotations", column_map=_column_map(item, rater, label))
-            g = None if gold is None else read_table(gold, "gold")
-            a = None if audits is None else read_table(audits, "audits")
+            policy = repeats or "latest"
+            ann = read_table(
+                file, "annotations", column_map=_column_map(item, rater, label), repeats=policy
+            )
+            g = None if gold is None else read_table(gold, "gold", repeats=policy)
+            a = None if audits is None else read_table(audits, "audits", repeats=policy)
+            set_aside = repeats_set_aside(ann)
             tax = TaskTaxonomy(
                 benign=split_list(benign),
                 severity=_severities(severity),
@@ -144,6 +160,7 @@ def quality_cmd(
             return
         say("computing quality metrics")
         result = quality(ann, gold=g, audits=a, taxonomy=tax, metrics=chosen, by=dims)
+    note_set_aside(set_aside, policy)
     _render(result.records, dims, fmt, "quality")
 
 
@@ -156,41 +173,160 @@ def agreement_cmd(
     by: str | None = _BY,
     metric: str | None = _METRIC,
     level: str | None = typer.Option(
-        None, "--level", help="nominal, ordinal, interval or ratio (default: the taxonomy's)."
+        None,
+        "--level",
+        help="nominal, ordinal, interval or ratio (default: each task's level in the "
+        "taxonomy); name the task with several: --level quality=ordinal.",
     ),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates where needed."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     fmt: OutputFormat = _FORMAT,
     show_sql: bool = _SQL,
     dialect: str = _DIALECT,
+    repeats: str | None = repeats_option(),
+    intra: bool = typer.Option(
+        False,
+        "--intra",
+        help="Intra-rater (test–retest) reliability: each rater's agreement with their own "
+        "repeat labels of the same item, per rater and overall, with flags.",
+    ),
 ) -> None:
     """Inter-rater agreement (α, κ, AC1 …) per slice.
 
-    Duplicate (item, rater) labels within a task: the last row wins; their
-    count is printed on stderr.
+    Repeat labels (one rater, item and task more than once) follow --repeats: by
+    default the latest of each is used and the number set aside is printed on stderr.
+    With --intra, the repeats themselves are measured: self-agreement per rater.
     """
     dims = split_list(by)
     chosen = split_list(metric) or None
+    if intra:
+        if repeats is not None or chosen:
+            raise UsageError("--intra measures every repeat label: drop --repeats and --metric")
+        _intra(file, _column_map(item, rater, label), dims, level, n_boot, seed, fmt)
+        return
+    check_metric_ids(chosen or (), "agreement")
+    if repeats == "keep-all":
+        err_console.print(
+            "note: agreement between raters takes one label per rater and item: with "
+            "--repeats keep-all the latest of each is used (--intra measures the repeats)",
+            highlight=False,
+        )
+        repeats = "latest"
     with progress_status("reading") as say:
         if file is None:
-            ws = open_workspace()
+            ws = open_workspace(repeats)
             table: Any = annotation_view(ws)
             tax: Taxonomy = ws.config.taxonomy
+            policy: str = ws.config.repeats.analysis
+            set_aside = ws.repeats_set_aside("annotations")
         else:
-            table = read_table(file, "annotations", column_map=_column_map(item, rater, label))
+            policy = repeats or "latest"
+            table = read_table(
+                file, "annotations", column_map=_column_map(item, rater, label), repeats=policy
+            )
             tax = Taxonomy()
-        lvl = level or tax.level
-        ordered = tax.ordered_labels if lvl != "nominal" and tax.ordered_labels else None
+            set_aside = repeats_set_aside(table)
+        tl = _task_levels(table, tax, level)
         if show_sql:
             typer.echo(agreement_sql(table, by=dims, dialect=dialect) + ";")
             return
         say("computing agreement")
         result = agreement(
-            table, metrics=chosen, level=lvl, by=dims, categories=ordered, n_boot=n_boot, seed=seed
+            table,
+            metrics=chosen,
+            level=tl.default,
+            levels=tl.levels,
+            task_categories=tl.categories,
+            by=dims,
+            n_boot=n_boot,
+            seed=seed,
         )
-    if result.n_duplicates:
+    note_set_aside(set_aside, policy)
+    note_set_aside(result.n_duplicates, "latest")
+    _render(result.records, dims, fmt, "agreement")
+
+
+def _task_levels(table: Any, tax: Taxonomy, option: str | None) -> TaskLevels:
+    """Each task's level: the taxonomy's, or ``--level`` (``ordinal`` or ``quality=ordinal``).
+
+    A bare level names no task: with one task it is that task's; with several it applies
+    to all of them, with a warning saying how to name one.
+    """
+    tasks = _tasks(table)
+    overrides: dict[str, str] = {}
+    for part in split_list(option):
+        task, sep, lvl = part.rpartition("=")
+        if not sep:
+            if len(tasks) > 1:
+                err_console.print(
+                    f"warning: --level {lvl} applies to every task ({', '.join(tasks)}); "
+                    f"name one with --level {tasks[-1]}={lvl}",
+                    highlight=False,
+                )
+            overrides.update(dict.fromkeys(tasks, lvl))
+        elif task not in tasks:
+            err_console.print(
+                f"warning: --level {part}: no task {task!r} in the data "
+                f"(tasks: {', '.join(tasks)}); ignored",
+                highlight=False,
+            )
+        else:
+            overrides[task] = lvl
+    return agreement_levels(tax, tasks, overrides)
+
+
+def _tasks(table: Any) -> tuple[str, ...]:
+    if isinstance(table, pa.Table):
+        if "task" not in table.column_names:
+            return ("label",)
+        values = pc.unique(pc.fill_null(table["task"].cast(pa.string()), "label")).to_pylist()
+        return tuple(sorted(str(v) for v in values)) or ("label",)
+    return task_names(table)
+
+
+def _intra(
+    file: Path | None,
+    column_map: dict[str, str],
+    dims: tuple[str, ...],
+    level: str | None,
+    n_boot: int,
+    seed: int,
+    fmt: OutputFormat,
+) -> None:
+    """``agreement --intra``: test–retest reliability from the stored repeat labels."""
+    with progress_status("reading") as say:
+        if file is None:
+            ws = open_workspace()
+            table: Any = annotation_view(ws, repeats="keep-all", event_order=True)
+            tax: Taxonomy = ws.config.taxonomy
+        else:
+            table = read_table(file, "annotations", column_map=column_map, repeats="keep-all")
+            tax = Taxonomy()
+        tl = _task_levels(table, tax, level)
+        say("computing self-agreement")
+        result = intra_rater_agreement(
+            table,
+            level=tl.default,
+            levels=tl.levels,
+            categories=dict(tl.categories),
+            by=dims,
+            n_boot=n_boot,
+            seed=seed,
+        )
+    if fmt is OutputFormat.json:
+        typer.echo(dumps(result.to_dict()))
+        return
+    if not result.records:
         err_console.print(
-            f"note: {result.n_duplicates:,} duplicate (item, rater) label(s); the last row won",
+            "no rater labelled an item twice: intra-rater reliability needs repeat labels",
             highlight=False,
         )
-    _render(result.records, dims, fmt, "agreement")
+        return
+    flags = {(f.rater_id, tuple(sorted(f.slice.items()))): f.reason for f in result.flags}
+    rows = _rows(result.records, (*dims, "rater_id"))
+    for row, record in zip(rows, result.records, strict=True):
+        rater = record.slice.get("rater_id")
+        key = {k: v for k, v in record.slice.items() if k != "rater_id"}
+        row["flag"] = flags.get((rater, tuple(sorted(key.items()))), "") if rater else ""
+        row["n_units"] = record.extra.get("n_units")
+    render_rows(rows, fmt, title=f"intra-rater reliability (repeats ordered by {result.order_by})")

@@ -12,9 +12,11 @@ from opsloop.cli._app import (
     app,
     console,
     dumps,
+    note_set_aside,
     open_workspace,
     progress_status,
     render_rows,
+    repeats_option,
     split_list,
 )
 from opsloop.errors import UsageError
@@ -115,8 +117,9 @@ def _evidence_lines(f: Finding, unit: str) -> list[str]:
 def _render(result: RcaResult) -> None:
     unit = result.unit
     b, a = result.before, result.after
+    task = f" · task {result.task}" if result.task else ""
     console.print(
-        f"{result.label} ({result.kpi}, {result.direction} is better)\n"
+        f"{result.label}{task} ({result.kpi}, {result.direction} is better)\n"
         f"  before {b.period.label}: {_value(b.value, unit)} "
         f"[{_value(b.ci_low, unit)}, {_value(b.ci_high, unit)}]  n={b.n:,.0f}\n"
         f"  after  {a.period.label}: {_value(a.value, unit)} "
@@ -174,9 +177,20 @@ def rca_cmd(
     min_support: float = typer.Option(
         0.01, "--min-support", help="Smallest share of the KPI's rows a slice needs."
     ),
+    task: str | None = typer.Option(
+        None,
+        "--task",
+        help="With several questions per item: the task whose quality KPI to "
+        "explain (default: the task 'label').",
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+    repeats: str | None = repeats_option(),
 ) -> None:
-    """Why did a KPI change? Mix versus rate, the slices that moved, and ranked findings."""
+    """Why did a KPI change? Mix versus rate, the slices that moved, and ranked findings.
+
+    When items are asked several questions (tasks), a quality KPI is explained
+    on one task (--task) and a work KPI (handling time, cost) over all tasks.
+    """
     if fmt is OutputFormat.csv:
         raise UsageError("rca prints a report: use --format table or json")
     ratio_spec(kpi)
@@ -189,7 +203,8 @@ def rca_cmd(
     dims = split_list(by) or None
     if not (_relative(from_) or _relative(to)):
         _periods(from_, to, None)  # bad periods fail before the data are read
-    ws = open_workspace()
+    ws = open_workspace(repeats)
+    note_set_aside(ws.repeats_set_aside("annotations"), ws.config.repeats.analysis)
     try:
         with progress_status("building the KPI cube") as say:
             cube = workspace_cube(ws)
@@ -199,7 +214,8 @@ def rca_cmd(
             inputs = rca_inputs(ws, cube)
             say("explaining the change")
             result = rca(inputs, ws.config, kpi=kpi, before=before, after=after, dims=dims,
-                         max_depth=depth, min_support=min_support, alpha=alpha, top=top)  # fmt: skip
+                         max_depth=depth, min_support=min_support, alpha=alpha, top=top,
+                         task=task)  # fmt: skip
     finally:
         ws.close()
     if fmt is OutputFormat.json:

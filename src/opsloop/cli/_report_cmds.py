@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -11,42 +14,76 @@ from opsloop.cli._app import (
     app,
     console,
     dumps,
+    note_set_aside,
     open_workspace,
     progress_bar,
     render_rows,
+    repeats_option,
 )
 from opsloop.errors import UsageError
+from opsloop.monitor import KPIS, parse_period
 from opsloop.report import ReportFiles, WeeklyReport, run_demo, write_report
 
 SCALES = ("small", "1m", "10m")
 
 
+def _cell(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "—"
+    if unit == "share":
+        return f"{value:.4f}"
+    if unit in ("seconds", "count"):
+        return f"{value:,.1f}"
+    return f"{value:.4f}"
+
+
+def _status_rows(report: WeeklyReport, fmt: OutputFormat) -> list[dict[str, Any]]:
+    statuses = report.monitor.statuses if report.monitor else ()
+    tasks = any("task" in s.where for s in statuses)
+    rows = []
+    for s in statuses:
+        where = dict(s.where)
+        row: dict[str, Any] = {"kpi": s.kpi}
+        if tasks:
+            row["task"] = where.pop("task", "all tasks")
+        row["slice"] = ", ".join(f"{k}={v}" for k, v in where.items())
+        row["period"] = s.period
+        n = None if math.isnan(s.n) else round(s.n)
+        if fmt is OutputFormat.table:
+            unit = KPIS[s.kpi].unit
+            ci = "" if math.isnan(s.ci_low) else f"{_cell(s.ci_low, unit)}–{_cell(s.ci_high, unit)}"
+            value = _cell(s.value, unit) if not math.isnan(s.value) else "— (no data)"
+            row |= {"value": value, "95% CI": ci, "n": "" if n is None else f"{n:,}",
+                    "target": "" if s.target is None else _cell(s.target, unit)}  # fmt: skip
+        else:
+            row |= {"value": s.value, "ci_low": s.ci_low, "ci_high": s.ci_high, "n": n,
+                    "target": s.target}  # fmt: skip
+        row["status"] = s.status
+        rows.append(row)
+    return rows
+
+
+def _title(report: WeeklyReport) -> str:
+    if not report.dated:
+        return f"KPI status · {report.project} · whole period (no dates)"
+    week = report.week.label if report.week else "–"
+    return f"KPI status · {report.project} · week {week}"
+
+
 def _print_summary(files: ReportFiles, fmt: OutputFormat) -> None:
     report: WeeklyReport = files.report
-    statuses = report.monitor.statuses if report.monitor else ()
-    rows = [
-        {
-            "kpi": s.kpi,
-            "slice": ", ".join(f"{k}={v}" for k, v in s.where.items()),
-            "period": s.period,
-            "value": s.value,
-            "ci_low": s.ci_low,
-            "ci_high": s.ci_high,
-            "n": s.n,
-            "target": s.target,
-            "status": s.status,
-        }
-        for s in statuses
-    ]
+    rows = _status_rows(report, fmt)
     ranked = sorted(
-        ((c.after.label, f) for c in report.changes if c.analysis for f in c.analysis.findings),
-        key=lambda wf: -wf[1].score,
-    )
+        ((c.after.label, c.task, f) for c in report.changes if c.analysis
+         for f in c.analysis.findings),
+        key=lambda wf: -wf[2].score,
+    )  # fmt: skip
     findings = [
-        {"rank": i + 1, "week": week, "kind": f.kind, "finding": f.title,
-         "points": round(100 * f.score, 2), "action": f.action}
-        for i, (week, f) in enumerate(ranked[:5])
+        {"rank": i + 1, "week": week, **({"task": task} if task else {}), "kind": f.kind,
+         "finding": f.title, "points": round(100 * f.score, 2), "action": f.action}
+        for i, (week, task, f) in enumerate(ranked[:5])
     ]  # fmt: skip
+    message = report.review.message() if report.review else None
     if fmt is OutputFormat.json:
         typer.echo(
             dumps(
@@ -54,6 +91,8 @@ def _print_summary(files: ReportFiles, fmt: OutputFormat) -> None:
                     "report_html": str(files.html),
                     "report_json": str(files.json),
                     "week": report.week.to_dict() if report.week else None,
+                    "review": report.review.to_dict() if report.review else None,
+                    "counts": report.counts,
                     "kpis": rows,
                     "top_findings": findings,
                     "notes": list(report.notes),
@@ -61,13 +100,16 @@ def _print_summary(files: ReportFiles, fmt: OutputFormat) -> None:
             )
         )
         return
-    week = report.week.label if report.week else "–"
-    render_rows(rows, fmt, title=f"KPI status · {report.project} · week {week}")
-    if findings and fmt is OutputFormat.table:
+    render_rows(rows, fmt, title=_title(report))
+    if fmt is not OutputFormat.table:
+        return
+    if message:
+        console.print(f"week: {message}", highlight=False, markup=False)
+    if findings:
         render_rows(findings, fmt, title="Top root causes")
     for note in report.notes:
-        console.print(f"note: {note}", highlight=False)
-    console.print(f"report: {files.html}\n        {files.json}", highlight=False)
+        console.print(f"note: {note}", highlight=False, markup=False)
+    console.print(f"report: {files.html}\n        {files.json}", highlight=False, markup=False)
 
 
 @app.command()
@@ -98,11 +140,29 @@ def report(
     out: Path | None = typer.Option(
         None, "--out", help="Directory for report.html and report.json (default: the workspace)."
     ),
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        help="The week to review: an ISO week (2025-W11) or a day; later data are ignored. "
+        "Default: the last week with enough data.",
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
+    repeats: str | None = repeats_option(),
 ) -> None:
-    """Write the quality report (report.html and report.json) for the workspace."""
-    ws = open_workspace()
-    with progress_bar("report") as update:
-        files = write_report(ws, out, progress=update)
-    ws.close()
+    """Write the quality report (report.html and report.json) for the workspace.
+
+    The week under review is the last one with enough data (a week with fewer
+    than 10% of the median week's items handled is flagged and not made the
+    headline), or the week --as-of names. Without any submitted_at date the
+    report covers the whole period and lists what needs dates.
+    """
+    if as_of is not None:
+        parse_period(as_of, dt.date.today())  # a bad period fails before the data are read
+    ws = open_workspace(repeats)
+    note_set_aside(ws.repeats_set_aside("annotations"), ws.config.repeats.analysis)
+    try:
+        with progress_bar("report") as update:
+            files = write_report(ws, out, as_of=as_of, progress=update)
+    finally:
+        ws.close()
     _print_summary(files, fmt)

@@ -1,4 +1,4 @@
-"""init, ingest, tables, sql, export."""
+"""init, ingest, batches, undo, tables, sql, export."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from opsloop.cli._app import (
 from opsloop.config import Config, ProjectConfig, Taxonomy
 from opsloop.engine import Workspace
 from opsloop.errors import UsageError
-from opsloop.io import IngestResult, ingest, parse_map_flags
+from opsloop.io import IngestResult, ingest, list_batches, parse_map_flags, undo
 from opsloop.io._export import EXPORT_FORMATS, export_tables, run_sql
 
 
@@ -47,17 +47,26 @@ def _print_ingest(result: IngestResult, fmt: OutputFormat) -> None:
         console.print(
             f"{f.file}: {f.format}, {f.layout} layout, {f.rows_read:,} records; "
             f"columns: {mapping or 'canonical names'}"
-            + (f"; extra dimensions: {', '.join(f.extras)}" if f.extras else "")
+            + (f"; extra dimensions: {', '.join(f.extras)}" if f.extras else ""),
+            highlight=False,
         )
-    console.print(
-        f"{result.table}: [bold]{result.rows_added:,}[/] rows added, "
-        f"{result.rows_already_present:,} already present"
-        + (
-            f", [yellow]{result.rows_rejected:,} rejected[/] (see table _opsloop_rejects)"
-            if result.rows_rejected
-            else ""
+        if f.hint:
+            console.print(f"note: {f.hint}", highlight=False)
+    parts = [
+        f"{result.table}: [bold]{result.rows_added:,}[/] rows added as batch {result.batch_id}",
+        f"{result.rows_already_present:,} already present",
+    ]
+    if result.rows_set_aside:
+        parts.append(f"{result.rows_set_aside:,} repeats set aside (--repeats first)")
+    if result.rows_rejected:
+        parts.append(f"[yellow]{result.rows_rejected:,} rejected[/] (see table _opsloop_rejects)")
+    console.print(", ".join(parts))
+    if result.repeat_rows:
+        console.print(
+            f"note: {result.repeat_rows:,} stored rows share their key with another row "
+            "(re-labels, re-reviews); analyses use the latest of each (--repeats to change)",
+            highlight=False,
         )
-    )
     for p in result.problems:
         console.print(f"  rejected {p}", highlight=False)
 
@@ -68,7 +77,9 @@ def ingest_cmd(
         ..., help="annotations, items, raters, gold, audits, predictions, preferences or evals."
     ),
     files: list[Path] = typer.Argument(
-        ..., help="CSV, TSV, Parquet, JSONL or Label Studio JSON files."
+        ...,
+        help="CSV, TSV, Parquet, JSON/JSONL, Excel (.xlsx) files, or Label Studio / Argilla "
+        "exports.",
     ),
     map_: list[str] = typer.Option(
         [], "--map", help="Column map CANONICAL=COLUMN, e.g. rater_id=worker (repeatable)."
@@ -80,17 +91,36 @@ def ingest_cmd(
     input_format: str | None = typer.Option(
         None,
         "--input-format",
-        help="csv, tsv, parquet, jsonl, json, labelstudio (default: from the file name).",
+        help="csv, tsv, parquet, jsonl, json, xlsx, labelstudio, argilla "
+        "(default: from the file name; tool exports are recognised by their content).",
     ),
     delimiter: str | None = typer.Option(
         None, help="Field delimiter for CSV/TSV (default: detected)."
     ),
+    sheet: str | None = typer.Option(
+        None, "--sheet", help="Excel: the sheet to read (default: the first)."
+    ),
+    columns: str | None = typer.Option(
+        None,
+        "--columns",
+        help="CSV/TSV without a header: comma-separated column names (the first line is data).",
+    ),
     on_error: str = typer.Option(
         "fail", "--on-error", help="fail (reject the whole batch) or skip (quarantine bad rows)."
     ),
+    repeats: str | None = typer.Option(
+        None,
+        "--repeats",
+        help="Repeat labels (a key given again): keep-all (default: store every label), latest "
+        "(store all; analyses use the latest), first (set later ones aside) or error.",
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Output: table or json."),
 ) -> None:
-    """Validate files against a table contract and add their new rows (all-or-nothing)."""
+    """Validate files against a table contract and add their new rows (all-or-nothing).
+
+    Every ingest is one batch: `opsloop batches` lists them, `opsloop undo BATCH` takes
+    one back.
+    """
     if layout not in ("auto", "long", "wide"):
         raise UsageError(f"--layout {layout!r}: expected auto, long or wide")
     if on_error not in ("fail", "skip"):
@@ -106,7 +136,10 @@ def ingest_cmd(
             dimensions=split_list(keep),
             fmt=input_format,
             delimiter=delimiter,
+            sheet=sheet,
+            columns=None if columns is None else tuple(c.strip() for c in columns.split(",")),
             on_error=on_error,  # type: ignore[arg-type]
+            repeats=repeats,
             progress=say,
         )
     ws.close()
@@ -114,12 +147,74 @@ def ingest_cmd(
 
 
 @app.command()
-def tables(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format")) -> None:
-    """List the workspace tables and their row counts."""
+def batches(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format")) -> None:
+    """List the ingested batches: table, files, rows added, and whether undone."""
     ws = open_workspace()
-    rows = [{"table": name, "rows": ws.row_count(name)} for name in ws.table_names()]
+    rows = [b.to_dict() for b in list_batches(ws)]
     ws.close()
-    render_rows(rows, fmt, title=f"workspace {ws.root}", columns=["table", "rows"])
+    cols = [
+        "batch",
+        "table",
+        "rows_added",
+        "rows_already_present",
+        "rows_rejected",
+        "ingested_at",
+        "status",
+        "files",
+    ]
+    if fmt is OutputFormat.table and not rows:
+        console.print("no batches yet (run `opsloop ingest TABLE FILE`)")
+        return
+    render_rows(rows, fmt, title="batches", columns=None if fmt is OutputFormat.json else cols)
+
+
+@app.command("undo")
+def undo_cmd(
+    batch: int = typer.Argument(..., help="The batch number (see `opsloop batches`)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
+) -> None:
+    """Remove the rows of one ingested batch, atomically; the batch stays in the log, undone."""
+    ws = open_workspace()
+    result = undo(ws, batch)
+    ws.close()
+    if fmt is OutputFormat.json:
+        typer.echo(dumps(result.to_dict()))
+        return
+    console.print(
+        f"undid batch {result.batch_id}: {result.rows_removed:,} {result.table} rows removed"
+    )
+    if result.stale_derived:
+        console.print(
+            "stale now (recompute them, e.g. `opsloop infer`): " + ", ".join(result.stale_derived),
+            highlight=False,
+        )
+
+
+@app.command()
+def tables(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format")) -> None:
+    """List the workspace tables: stored rows, earlier repeat labels, stale derived results."""
+    ws = open_workspace()
+    rows: list[dict[str, object]] = []
+    for name in ws.table_names():
+        rows.append(
+            {
+                "table": name,
+                "rows": ws.row_count(name),
+                "earlier_repeats": ws.repeats_set_aside(name, "latest"),
+                "note": "",
+            }
+        )
+    stale = set(ws.stale_derived())
+    for name in ws.derived_table_names():
+        note = "stale: the data changed since it was computed" if name in stale else "derived"
+        rows.append({"table": name, "rows": ws.row_count(name), "earlier_repeats": 0, "note": note})
+    ws.close()
+    render_rows(
+        rows,
+        fmt,
+        title=f"workspace {ws.root}",
+        columns=["table", "rows", "earlier_repeats", "note"],
+    )
 
 
 @app.command()

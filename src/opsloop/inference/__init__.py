@@ -4,7 +4,10 @@ Estimators share one shape (construct with settings, ``fit(table, gold=None)``,
 read ``labels_``, ``probas_``, ``errors_``/``skills_``, ``loss_history_``):
 :class:`MajorityVote`, :class:`WeightedMajorityVote`, :class:`DawidSkene`,
 :class:`OneCoinDawidSkene`, :class:`GLAD`, :class:`MACE`.
-:func:`infer_labels` wraps them into a typed :class:`InferenceResult`;
+:func:`infer_labels` wraps them into a typed :class:`InferenceResult`
+(``method="auto"`` chooses the estimator by held-out log-likelihood,
+:func:`select_method`; accuracy on clamped gold is cross-fitted,
+:func:`cross_fitted_gold`);
 :func:`rater_reliability`, :func:`rater_confusion` and
 :func:`rank_label_errors` work on a fitted estimator.
 :class:`EngineMajorityVote`, :class:`EngineDawidSkene`,
@@ -14,8 +17,15 @@ estimators as Ibis queries (DuckDB, Spark) for data beyond one machine. On a wor
 (:func:`store_inference`); :func:`relabel_queue` reads the stored ranking.
 """
 
-from opsloop.inference._api import METHODS, InferenceResult, infer_labels, make_estimator
+from opsloop.inference._api import (
+    METHOD_CHOICES,
+    METHODS,
+    InferenceResult,
+    infer_labels,
+    make_estimator,
+)
 from opsloop.inference._base import TaskData, TaskFit
+from opsloop.inference._crossfit import GoldScore, cross_fitted_gold
 from opsloop.inference._dawid_skene import (
     DawidSkene,
     OneCoinDawidSkene,
@@ -32,33 +42,42 @@ from opsloop.inference._label_errors import LabelErrorRanking, rank_label_errors
 from opsloop.inference._mace import MACE, mace_e_step, mace_m_step
 from opsloop.inference._majority import MajorityVote, WeightedMajorityVote
 from opsloop.inference._reliability import rater_confusion, rater_reliability, spammer_score
+from opsloop.inference._select import CandidateScore, MethodSelection, select_method
 from opsloop.inference._store import (
+    StoredInference,
     WorkspaceInference,
     infer_workspace,
     inference_tables,
     relabel_queue,
     store_inference,
+    stored_inference,
 )
 
 __all__ = [
     "GLAD",
     "MACE",
     "METHODS",
+    "METHOD_CHOICES",
     "BaseEstimator",
+    "CandidateScore",
     "DawidSkene",
     "EngineDawidSkene",
     "EngineGLAD",
     "EngineMACE",
     "EngineMajorityVote",
     "EngineOneCoinDawidSkene",
+    "GoldScore",
     "InferenceResult",
     "LabelErrorRanking",
     "MajorityVote",
+    "MethodSelection",
     "OneCoinDawidSkene",
+    "StoredInference",
     "TaskData",
     "TaskFit",
     "WeightedMajorityVote",
     "WorkspaceInference",
+    "cross_fitted_gold",
     "e_step",
     "glad_e_step",
     "glad_m_step",
@@ -74,6 +93,8 @@ __all__ = [
     "rater_confusion",
     "rater_reliability",
     "relabel_queue",
+    "select_method",
     "spammer_score",
     "store_inference",
+    "stored_inference",
 ]

@@ -21,50 +21,31 @@ import pyarrow.compute as pc
 
 from opsloop.errors import UsageError
 from opsloop.inference._base import gold_table, positions
-from opsloop.inference._dawid_skene import DawidSkene, OneCoinDawidSkene
+from opsloop.inference._crossfit import HELD_OUT, GoldScore, cross_fitted_gold
 from opsloop.inference._estimator import BaseEstimator
-from opsloop.inference._glad import GLAD
-from opsloop.inference._mace import MACE
-from opsloop.inference._majority import MajorityVote, WeightedMajorityVote
+from opsloop.inference._registry import AUTO, METHOD_CHOICES, METHODS, SEEDED, make_estimator
 from opsloop.inference._reliability import rater_reliability
+from opsloop.inference._select import MethodSelection, select_method
 from opsloop.stats import wilson_interval
 
-METHODS: dict[str, type[BaseEstimator]] = {
-    "mv": MajorityVote,
-    "wmv": WeightedMajorityVote,
-    "ds": DawidSkene,
-    "onecoin": OneCoinDawidSkene,
-    "glad": GLAD,
-    "mace": MACE,
-}
+__all__ = ["METHODS", "METHOD_CHOICES", "InferenceResult", "infer_labels", "make_estimator"]
 
 Categories = Sequence[str] | Mapping[str, Sequence[str]]
-
-
-def make_estimator(method: str, **params: Any) -> BaseEstimator:
-    """The estimator for a method name (``mv wmv ds onecoin glad mace``)."""
-    try:
-        cls = METHODS[method]
-    except KeyError:
-        raise UsageError(
-            f"unknown inference method {method!r} (choose from {', '.join(METHODS)})"
-        ) from None
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise UsageError(f"{method}: {exc}") from None
 
 
 @dataclass(frozen=True)
 class InferenceResult:
     """Inferred labels, posteriors and rater reliability for one method.
 
-    ``gold_accuracy`` (with its Wilson 95% CI, ``gold_ci``) is measured on the
-    ``n_gold`` gold items that have annotations. With ``clamp_gold=True`` (the
-    default) gold is also used for fitting and the accuracy uses the model's
-    posteriors computed *without* clamping those items (the rater parameters
-    were still learned with gold clamped, so the figure is mildly optimistic);
-    with ``clamp_gold=False`` gold is only scored, an unbiased estimate.
+    ``method`` is the estimator that produced the labels; with
+    ``requested_method="auto"`` it was chosen by :func:`select_method`
+    (``selection`` holds every candidate's criterion). ``gold_accuracy`` (with
+    its Wilson 95% CI, ``gold_ci``) is measured on the ``n_gold`` gold items
+    that have annotations, always on gold the scoring fit did not see
+    (``accuracy_method``): with ``clamp_gold=True`` (the default) the labels
+    are fitted with all gold clamped and the accuracy is cross-fitted
+    (``"cross-fitted (5 folds)"``, :func:`cross_fitted_gold`); with
+    ``clamp_gold=False`` gold is only scored (``"held out"``).
     ``notes`` reports everything that was dropped, ignored or degenerate.
     ``estimator`` is the fitted estimator (not part of :meth:`to_dict`).
     """
@@ -83,21 +64,29 @@ class InferenceResult:
     gold_ci: tuple[float, float] | None
     notes: tuple[str, ...]
     gold_clamped: bool = True
+    accuracy_method: str | None = None
+    gold_folds: int | None = None
+    requested_method: str | None = None
+    selection: MethodSelection | None = None
     estimator: BaseEstimator | None = field(default=None, repr=False, compare=False)
 
     def summary(self) -> dict[str, Any]:
         """The scalar part of the result (no tables)."""
         return {
             "method": self.method,
+            "requested_method": self.requested_method or self.method,
             "n_items": self.n_items,
             "n_annotations": self.n_annotations,
             "n_gold": self.n_gold,
             "accuracy": self.gold_accuracy,
             "accuracy_ci": list(self.gold_ci) if self.gold_ci else None,
+            "accuracy_method": self.accuracy_method,
+            "gold_folds": self.gold_folds,
             "gold_clamped": self.gold_clamped,
             "converged": self.converged,
             "n_iter": dict(self.n_iter),
             "notes": list(self.notes),
+            "selection": self.selection.to_dict() if self.selection else None,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,34 +110,55 @@ def infer_labels(
     categories: Categories | None = None,
     seed: int = 0,
     clamp_gold: bool = True,
+    gold_folds: int = 5,
+    repeats: str = "latest",
     **params: Any,
 ) -> InferenceResult:
     """Fit ``method`` on ``table`` and collect a typed result.
 
-    ``clamp_gold=True`` fixes gold items to their gold label while fitting
-    (semi-supervised EM); ``False`` fits without gold and only scores the
-    labels against it. Gold that matches no annotated item raises
+    ``method="auto"`` chooses the estimator from the annotations alone
+    (:func:`select_method`, held-out log-likelihood; gold is not used for the
+    choice). ``clamp_gold=True`` fixes gold items to their gold label while
+    fitting (semi-supervised EM) and reports ``gold_folds``-fold cross-fitted
+    accuracy (:func:`cross_fitted_gold`); ``False`` fits without gold and
+    scores all of it. Gold that matches no annotated item raises
     :class:`~opsloop.errors.UsageError` (a wrong file or column map, not data).
-    ``params`` go to the estimator (e.g. ``n_iter=50``). Rater reliability
-    (accuracy, spammer score, agreement with gold) comes from
+    ``params`` go to the estimator (e.g. ``n_iter=50``; not with ``auto``).
+    ``repeats`` is the repeat policy for a rater's repeated labels of an item
+    (rows in event order): ``latest`` (default), ``first``, ``keep-all`` (each
+    label a vote, as crowd-kit counts them) or ``error``.
+    Rater reliability (accuracy, spammer score, agreement with gold) comes from
     :func:`rater_reliability` on the fitted posteriors.
     """
-    if method in ("mace",):
+    requested = method
+    selection = None
+    if method == AUTO:
+        if params:
+            raise UsageError(
+                f"method 'auto' compares the estimators at their default settings; "
+                f"{', '.join(sorted(params))} need an explicit method"
+            )
+        selection = select_method(table, categories=categories, seed=seed, repeats=repeats)
+        method = selection.chosen
+    if method in SEEDED:
         params.setdefault("seed", seed)
     est = make_estimator(method, **params)
-    est.fit(table, gold if clamp_gold else None, categories=categories)
+    est.fit(table, gold if clamp_gold else None, categories=categories, repeats=repeats)
     notes = list(est.notes_)
+    if selection is not None:
+        notes.extend(selection.notes)
     if clamp_gold:
-        n_gold, correct = _score_clamped(est)
+        score = cross_fitted_gold(est, n_folds=gold_folds, seed=seed)
     else:
-        n_gold, correct = _score_unclamped(est, gold, notes)
-    if gold is not None and n_gold == 0:
+        score = _score_unclamped(est, gold, notes)
+    if gold is not None and score.n_gold == 0:
         raise UsageError(
             "gold: none of the gold items appear in the annotations "
             "(check the item ids, the task column and --map)"
         )
+    notes.extend(score.notes)
     notes.extend(degenerate_notes(est))
-    accuracy = correct / n_gold if n_gold else None
+    n_gold, correct = score.n_gold, score.correct
     return InferenceResult(
         method=method,
         labels=est.labels_,
@@ -160,29 +170,22 @@ def infer_labels(
         n_items=sum(d.n_items for d in est.data_.values()),
         n_annotations=sum(len(d.coded.items) for d in est.data_.values()),
         n_gold=n_gold,
-        gold_accuracy=accuracy,
+        gold_accuracy=correct / n_gold if n_gold else None,
         gold_ci=wilson_interval(correct, n_gold) if n_gold else None,
         notes=tuple(notes),
         gold_clamped=clamp_gold,
+        accuracy_method=score.method if n_gold else None,
+        gold_folds=score.n_folds if n_gold else None,
+        requested_method=requested,
+        selection=selection,
         estimator=est,
     )
 
 
-def _score_clamped(est: BaseEstimator) -> tuple[int, int]:
-    n_gold = correct = 0
-    for task, data in est.data_.items():
-        fit = est.fits_[task]
-        idx = np.flatnonzero(data.gold >= 0)
-        n_gold += len(idx)
-        if len(idx) and fit.unclamped is not None:
-            correct += int(np.sum(np.argmax(fit.unclamped, axis=1) == data.gold[idx]))
-    return n_gold, correct
-
-
-def _score_unclamped(est: BaseEstimator, gold: Any, notes: list[str]) -> tuple[int, int]:
+def _score_unclamped(est: BaseEstimator, gold: Any, notes: list[str]) -> GoldScore:
     g = gold_table(gold, est._has_task)
     if g is None:
-        return 0, 0
+        return GoldScore(0, 0, 0, HELD_OUT, ())
     n_gold = correct = 0
     unmatched = 0
     for task, data in est.data_.items():
@@ -198,7 +201,7 @@ def _score_unclamped(est: BaseEstimator, gold: Any, notes: list[str]) -> tuple[i
         correct += int(np.sum(codes[idx[hit]] == lab[hit]))
     if unmatched:
         notes.append(f"{unmatched:,} gold items have no annotations and were ignored")
-    return n_gold, correct
+    return GoldScore(n_gold, correct, 0, HELD_OUT, ())
 
 
 def degenerate_notes(est: BaseEstimator) -> list[str]:

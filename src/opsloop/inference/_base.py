@@ -71,6 +71,13 @@ class TaskData:
     def has_gold(self) -> bool:
         return bool((self.gold >= 0).any())
 
+    def with_gold(self, gold: np.ndarray) -> TaskData:
+        """The same annotations with other gold codes (sharing the cached design matrix)."""
+        out = TaskData(coded=self.coded, gold=gold)
+        if "_design" in self.__dict__:
+            object.__setattr__(out, "_design", self.__dict__["_design"])
+        return out
+
     def design(self) -> sp.csr_matrix:
         """Sparse ``n_items × (n_raters·K)`` indicator: row i has a 1 at ``r·K + l``.
 
@@ -190,11 +197,14 @@ def prepare(
     table: Any,
     gold: Any = None,
     categories: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+    repeats: str = "latest",
 ) -> tuple[dict[str, TaskData], bool, list[str]]:
     """Validate and code ``table`` per task; returns (tasks, has_task_column, notes).
 
     ``categories`` is one taxonomy for every task or a ``{task: categories}``
-    mapping (tasks missing from it use the observed labels).
+    mapping (tasks missing from it use the observed labels). ``repeats`` is the
+    repeat policy for a rater's repeated labels of one item (rows in event order):
+    ``latest`` (default), ``first``, ``keep-all`` (each label a vote) or ``error``.
     """
     data = to_arrow(table)
     missing = [c for c in REQUIRED if c not in data.column_names]
@@ -236,7 +246,7 @@ def prepare(
         if g is not None and "task" in g.column_names:
             g = g.filter(pc.equal(g["task"], task))
         cats = categories.get(task) if isinstance(categories, Mapping) else categories
-        out[task] = _code_task(task, part, g, cats, notes, prefix=has_task)
+        out[task] = _code_task(task, part, g, cats, notes, prefix=has_task, repeats=repeats)
     if gold_t is not None and "task" in gold_t.column_names:
         unknown = set(pc.unique(gold_t["task"]).to_pylist()) - set(task_names)
         if unknown:
@@ -278,6 +288,7 @@ def _code_task(
     notes: list[str],
     *,
     prefix: bool,
+    repeats: str = "latest",
 ) -> TaskData:
     where = f"task {task!r}: " if prefix else ""
     gold_items: list[str] = []
@@ -300,12 +311,14 @@ def _code_task(
         observed = pc.unique(part["label"]).to_pylist()
         cats = sorted(set(observed) | set(gold_labels))
     try:
-        coded = encode_labels(part, categories=cats)
+        coded = encode_labels(part, categories=cats, repeats=repeats)
     except UsageError as exc:
         raise UsageError(f"annotations: {where}{exc}") from None
     if coded.n_duplicates:
+        which = "first" if repeats == "first" else "last"
         notes.append(
-            f"{where}{coded.n_duplicates:,} repeated (item, rater) annotations: the last one was kept"
+            f"{where}{coded.n_duplicates:,} repeated (item, rater) annotations set aside: "
+            f"the {which} of each was kept"
         )
     if coded.n_categories == 1:
         notes.append(

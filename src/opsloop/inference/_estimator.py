@@ -47,15 +47,18 @@ class BaseEstimator(ABC):
         gold: Any = None,
         *,
         categories: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+        repeats: str = "latest",
     ) -> BaseEstimator:
         """Fit on a long annotations table; ``gold`` items are clamped during fitting.
 
         ``categories`` fixes the taxonomy, one for all tasks or ``{task: [...]}``
         (labels outside it raise :class:`~opsloop.errors.UsageError`); by
-        default it is the sorted set of observed and gold labels.
+        default it is the sorted set of observed and gold labels. ``repeats``:
+        a rater's repeated labels of one item (rows in event order) — ``latest``
+        (default), ``first``, ``keep-all`` (each a vote, as crowd-kit) or ``error``.
         """
         self._check_params()
-        tasks, has_task, notes = prepare(table, gold, categories)
+        tasks, has_task, notes = prepare(table, gold, categories, repeats)
         self.data_ = tasks
         self._has_task = has_task
         self.notes_ = notes

@@ -91,14 +91,17 @@ def glad_m_step(
         gb = np.bincount(c.items, weights=g * x, minlength=data.n_items) - (bb - b_mean)
         return -q, -np.concatenate([ga, gb])
 
-    from scipy.optimize import minimize  # slow to import: only when GLAD runs
+    from scipy.optimize import Bounds, minimize  # slow to import: only when GLAD runs
 
+    # α unbounded, b in [−10, 10]; as arrays (a list of pairs costs more to convert
+    # than the optimisation itself on large data)
+    lower = np.concatenate([np.full(n_r, -np.inf), np.full(data.n_items, -10.0)])
     res = minimize(
         negative_q,
         np.concatenate([alpha, b]),
         jac=True,
         method="L-BFGS-B",
-        bounds=[(None, None)] * n_r + [(-10.0, 10.0)] * data.n_items,
+        bounds=Bounds(lower, -lower),
         options={"maxiter": max_iter},
     )
     return res.x[:n_r].copy(), res.x[n_r:].copy()

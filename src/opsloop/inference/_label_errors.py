@@ -139,6 +139,7 @@ def rank_label_errors(
     gold: Any = None,
     predictions: Any = None,
     top: int | None = None,
+    repeats: str = "latest",
 ) -> LabelErrorRanking:
     """Score annotations and items and rank items for relabelling.
 
@@ -146,12 +147,13 @@ def rank_label_errors(
     ``method`` then only names it); otherwise ``method`` (default ``"ds"``) is
     fitted on ``table`` (with ``gold`` clamped). ``predictions`` (``item_id,
     label[, probability][, task]``, one model) switch on the ensemble.
+    ``repeats`` is the repeat policy when ``method`` is fitted here.
     """
     from opsloop.inference._api import make_estimator
 
     if estimator is None:
         name = method or "ds"
-        estimator = make_estimator(name).fit(table, gold)
+        estimator = make_estimator(name).fit(table, gold, repeats=repeats)
     else:
         estimator._require_fit()
         name = method or type(estimator).__name__

@@ -27,7 +27,8 @@ Dawid–Skene) because with a skewed class balance the uniform prior makes
 "everyone mostly spams the majority class" the likelihood-maximising
 explanation (on D_Product, Zheng et al. 2017, accuracy 0.826 with a uniform
 prior versus 0.936 with a learned one). ``skills_`` is the posterior mean
-competence ``a / (a + b)``.
+competence ``a / (a + b)``; ``fits_[task].extra["spam_distribution"]`` the
+posterior mean of ``ξ_r`` (``R × K``).
 
 >>> import pyarrow as pa
 >>> t = pa.table({"item_id": ["a", "a", "a", "b", "b", "b"],
@@ -81,6 +82,27 @@ def mace_e_step(
     return post, unclamped, competent, loglik
 
 
+def mace_counts(
+    data: TaskData,
+    posteriors: np.ndarray,
+    competent: np.ndarray,
+    *,
+    alpha: float,
+    beta: float,
+    eta: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Variational parameters: ``Beta(a_r, b_r)`` on ``θ_r`` and ``Dirichlet(s_r)`` on ``ξ_r``."""
+    c = data.coded
+    k = data.n_classes
+    on = posteriors[c.items, c.labels] * competent
+    a = alpha + np.bincount(c.raters, weights=on, minlength=data.n_raters)
+    b = beta + np.bincount(c.raters, weights=1.0 - on, minlength=data.n_raters)
+    s = eta + np.bincount(
+        c.raters * k + c.labels, weights=1.0 - on, minlength=data.n_raters * k
+    ).reshape(data.n_raters, k)
+    return a, b, s
+
+
 def mace_m_step(
     data: TaskData,
     posteriors: np.ndarray,
@@ -91,18 +113,18 @@ def mace_m_step(
     eta: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Variational update: ``E[log θ]``, ``E[log(1 − θ)]``, ``E[log ξ]`` and ``E[θ]``."""
-    c = data.coded
-    k = data.n_classes
-    on = posteriors[c.items, c.labels] * competent
-    a = alpha + np.bincount(c.raters, weights=on, minlength=data.n_raters)
-    b = beta + np.bincount(c.raters, weights=1.0 - on, minlength=data.n_raters)
-    s = eta + np.bincount(
-        c.raters * k + c.labels, weights=1.0 - on, minlength=data.n_raters * k
-    ).reshape(data.n_raters, k)
+    a, b, s = mace_counts(data, posteriors, competent, alpha=alpha, beta=beta, eta=eta)
+    return (*expected_logs(a, b, s), a / (a + b))
+
+
+def expected_logs(
+    a: np.ndarray, b: np.ndarray, s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``E[log θ]``, ``E[log(1 − θ)]`` and ``E[log ξ]`` under ``Beta(a, b)``, ``Dirichlet(s)``."""
     log_theta = digamma(a) - digamma(a + b)
     log_spam = digamma(b) - digamma(a + b)
     log_xi = digamma(s) - digamma(s.sum(axis=1, keepdims=True))
-    return log_theta, log_spam, log_xi, a / (a + b)
+    return log_theta, log_spam, log_xi
 
 
 class MACE(BaseEstimator):
@@ -156,6 +178,7 @@ class MACE(BaseEstimator):
     ) -> tuple[TaskFit, float]:
         n_ann = max(len(data.coded.items), 1)
         skills = np.full(data.n_raters, 0.5)
+        spam = np.full((data.n_raters, data.n_classes), 1.0 / data.n_classes)
         history: list[float] = []
         unclamped = post[data.gold >= 0]
         converged = False
@@ -163,9 +186,11 @@ class MACE(BaseEstimator):
         prior = np.full(data.n_classes, 1.0 / data.n_classes)
         it = 0
         for it in range(1, self.n_iter + 1):  # noqa: B007
-            log_theta, log_spam, log_xi, skills = mace_m_step(
+            a, b, s = mace_counts(
                 data, post, competent, alpha=self.alpha, beta=self.beta, eta=self.eta
             )
+            log_theta, log_spam, log_xi = expected_logs(a, b, s)
+            skills, spam = a / (a + b), s / s.sum(axis=1, keepdims=True)
             if self.learn_prior:
                 prior = post.mean(axis=0) + 1e-3
                 prior /= prior.sum()
@@ -184,5 +209,6 @@ class MACE(BaseEstimator):
             skills=skills,
             prior=prior,
             unclamped=unclamped,
+            extra={"spam_distribution": spam},
         )
         return fit, loglik

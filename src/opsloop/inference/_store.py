@@ -14,6 +14,8 @@ when the workspace has them) and :func:`store_inference` writes
                              rank 1 = most likely mislabelled)
 ``label_error_annotations``  per-annotation quality ``task, item_id, rater_id,
                              label, consensus, quality, method``
+``inference_summary``        one row: the method asked for and used, counts, the
+                             accuracy on gold (and how it was measured), notes
 
 which other commands, ``opsloop sql`` and the report read. :func:`relabel_queue`
 returns the first ``top`` rows of the stored ranking.
@@ -43,7 +45,14 @@ from opsloop.inference._api import InferenceResult, infer_labels
 from opsloop.inference._base import DEFAULT_TASK
 from opsloop.inference._label_errors import LabelErrorRanking, rank_label_errors
 
-TABLES = ("inferred_labels", "rater_reliability", "label_error_ranking", "label_error_annotations")
+TABLES = (
+    "inferred_labels",
+    "rater_reliability",
+    "label_error_ranking",
+    "label_error_annotations",
+    "inference_summary",
+)
+SUMMARY_TABLE = "inference_summary"
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,70 @@ def inference_tables(result: InferenceResult, ranking: LabelErrorRanking) -> dic
         "rater_reliability": _method_column(_with_task(result.raters), result.method),
         "label_error_ranking": ranked,
         "label_error_annotations": _method_column(_with_task(ranking.annotations), ranking.method),
+        SUMMARY_TABLE: _summary_table(result),
     }
+
+
+def _summary_table(result: InferenceResult) -> pa.Table:
+    s = result.summary()
+    low, high = s["accuracy_ci"] or (None, None)
+    row = {
+        "requested_method": s["requested_method"],
+        "method": s["method"],
+        "n_items": s["n_items"],
+        "n_annotations": s["n_annotations"],
+        "n_gold": s["n_gold"],
+        "accuracy": s["accuracy"],
+        "accuracy_low": low,
+        "accuracy_high": high,
+        "accuracy_method": s["accuracy_method"],
+        "converged": s["converged"],
+        "notes": " | ".join(s["notes"]),
+    }
+    types = {
+        "n_items": pa.int64(),
+        "n_annotations": pa.int64(),
+        "n_gold": pa.int64(),
+        "accuracy": pa.float64(),
+        "accuracy_low": pa.float64(),
+        "accuracy_high": pa.float64(),
+        "converged": pa.bool_(),
+    }
+    return pa.table({k: pa.array([v], types.get(k, pa.string())) for k, v in row.items()})
+
+
+@dataclass(frozen=True)
+class StoredInference:
+    """The inference ``opsloop infer`` stored: its summary, the least reliable raters and the
+    top of the relabel queue; ``stale`` when the data changed since it ran."""
+
+    summary: dict[str, Any]
+    raters: tuple[dict[str, Any], ...]
+    relabel: tuple[dict[str, Any], ...]
+    stale: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "summary": dict(self.summary),
+            "raters": [dict(r) for r in self.raters],
+            "relabel": [dict(r) for r in self.relabel],
+            "stale": self.stale,
+        }
+
+
+def stored_inference(ws: Workspace, *, top: int = 10) -> StoredInference | None:
+    """What the last ``opsloop infer`` stored (``None`` when it has not run on this workspace)."""
+    if not set(TABLES) <= set(ws.derived_table_names()):
+        return None
+    con = ws.backend()
+    summary = con.table(SUMMARY_TABLE).to_pyarrow().to_pylist()[0]
+    raters = con.table("rater_reliability")
+    order = [raters.accuracy.asc(), raters.rater_id.asc()] if "accuracy" in raters.columns else []
+    least = raters.order_by(order).limit(top).to_pyarrow().to_pylist()
+    ranking = con.table("label_error_ranking")
+    first = ranking.order_by(ranking["rank"]).limit(top).to_pyarrow().to_pylist()
+    stale = bool(set(TABLES) & set(ws.stale_derived()))
+    return StoredInference(summary, tuple(least), tuple(first), stale)
 
 
 def store_inference(
@@ -156,17 +228,25 @@ def newest_predictions(ws: Workspace) -> tuple[pa.Table | None, str | None]:
 
 def infer_workspace(
     ws: Workspace,
-    method: str = "ds",
+    method: str = "auto",
     *,
     use_gold: bool = True,
     clamp_gold: bool = True,
     use_predictions: bool = True,
     seed: int = 0,
     store: bool = True,
+    repeats: str | None = None,
     **params: Any,
 ) -> WorkspaceInference:
-    """Fit ``method`` on the workspace annotations, rank label errors, store the tables."""
-    ann_t = ws.table("annotations")
+    """Fit ``method`` on the workspace annotations, rank label errors, store the tables.
+
+    ``method="auto"`` chooses the estimator without gold (:func:`select_method`);
+    the stored ``method`` column names the estimator used. ``repeats`` (default:
+    the workspace's analysis policy) decides repeat labels; with ``keep-all``
+    each stored label is a vote.
+    """
+    policy = repeats or ws.config.repeats.analysis
+    ann_t = ws.table("annotations", repeats=policy)
     cols = [c for c in ("item_id", "rater_id", "label", "task") if c in ann_t.columns]
     annotations = ann_t.select(cols).to_pyarrow()
     gold = None
@@ -182,11 +262,12 @@ def infer_workspace(
         categories=workspace_categories(ws),
         seed=seed,
         clamp_gold=clamp_gold,
+        repeats="keep-all" if policy == "keep-all" else "latest",
         **params,
     )
     predictions, version = newest_predictions(ws) if use_predictions else (None, None)
     ranking = rank_label_errors(
-        annotations, estimator=result.estimator, method=method, predictions=predictions
+        annotations, estimator=result.estimator, method=result.method, predictions=predictions
     )
     stored = store_inference(ws, result, ranking) if store else {}
     return WorkspaceInference(result=result, ranking=ranking, stored=stored, model_version=version)

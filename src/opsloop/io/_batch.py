@@ -15,16 +15,10 @@ from typing import Any, Literal
 from opsloop.config import Taxonomy
 from opsloop.errors import InputError, Problem, UsageError
 from opsloop.io._columns import ColumnResolution, resolve_columns
-from opsloop.io._labelstudio import looks_like_labelstudio, read_labelstudio
 from opsloop.io._normalize import infer_text_types, normalise
-from opsloop.io._readers import (
-    LINE,
-    SourceRelation,
-    check_file,
-    detect_format,
-    quote_ident,
-    read_source,
-)
+from opsloop.io._readers import LINE, SourceRelation, quote_ident
+from opsloop.io._sources import open_source
+from opsloop.io._wide import not_a_rater, rater_columns, unpivot_wide
 from opsloop.schema import CONTRACTS
 
 Layout = Literal["auto", "long", "wide"]
@@ -41,6 +35,7 @@ class FileReport:
     mapping: dict[str, str]
     extras: tuple[str, ...]
     rows_read: int
+    hint: str | None = None  # e.g. what else a tool export holds, what was skipped
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +45,7 @@ class FileReport:
             "mapping": self.mapping,
             "extras": list(self.extras),
             "rows_read": self.rows_read,
+            "hint": self.hint,
         }
 
 
@@ -68,49 +64,22 @@ def _missing_required(table: str, res: ColumnResolution, columns: Sequence[str])
     return [c for c in CONTRACTS[table].required if c not in res.mapping]
 
 
-def _missing_message(table: str, missing: list[str], columns: Sequence[str]) -> str:
+def _missing_message(
+    table: str, missing: list[str], columns: Sequence[str], not_wide: str | None = None
+) -> str:
     msg = (
         f"missing required column(s) {', '.join(missing)} for {table} (found: {', '.join(columns)})"
     )
     if len(columns) == 1 and any(d in columns[0] for d in (";", "|", "\t", ",")):
         msg += "; wrong delimiter? pass --delimiter"
+    elif not_wide is not None:
+        msg += (
+            f"; not read as wide (one column per rater) because {not_wide}: pass --layout wide "
+            "if every other column is a rater, or map the columns with --map CANONICAL=COLUMN"
+        )
     else:
         msg += "; map them with --map CANONICAL=COLUMN"
     return msg
-
-
-def _unpivot_wide(
-    con: Any,
-    source: SourceRelation,
-    res: ColumnResolution,
-    target: str,
-    dimensions: Sequence[str],
-) -> SourceRelation:
-    """One column per rater -> long (item_id, rater_id, label); empty cells are dropped.
-
-    Mapped contract columns and ``dimensions`` are carried along; every other
-    column is a rater.
-    """
-    for dim in dimensions:
-        if dim not in source.columns:
-            raise InputError.single(
-                source.file, f"--keep {dim!r}: no such column (have: {', '.join(source.columns)})"
-            )
-    keep = [*res.mapping.values(), *(d for d in dimensions if d not in res.mapping.values())]
-    raters = [c for c in source.columns if c not in keep]
-    if not raters:
-        raise InputError.single(source.file, "wide layout needs one column per rater; found none")
-    rater_cols = ", ".join(quote_ident(c) for c in raters)
-    casted = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in raters)
-    kept = ", ".join(quote_ident(c) for c in [*keep, LINE])
-    con.execute(
-        f"CREATE OR REPLACE TABLE {target} AS "
-        f"SELECT * FROM (UNPIVOT (SELECT {kept}, {casted} FROM {source.name}) "
-        f"ON {rater_cols} INTO NAME rater_id VALUE label) "
-        f"WHERE label IS NOT NULL AND trim(label) <> ''"
-    )
-    columns = tuple(r[0] for r in con.execute(f"DESCRIBE {target}").fetchall() if r[0] != LINE)
-    return SourceRelation(source.file, source.format, target, columns, source.unit, (), 0)
 
 
 def build_batch(
@@ -126,9 +95,16 @@ def build_batch(
     dimensions: Sequence[str] = (),
     fmt: str | None = None,
     delimiter: str | None = None,
+    sheet: str | None = None,
+    columns: Sequence[str] | None = None,
+    refuse_repeats: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> Batch:
-    """Read every file into ``{schema}.rows`` and record problems in ``{schema}.bad``."""
+    """Read every file into ``{schema}.rows`` and record problems in ``{schema}.bad``.
+
+    A key given twice is a problem for a table with one row per key (items, raters)
+    and, with ``refuse_repeats``, for any table; otherwise repeat rows are kept.
+    """
     if table not in CONTRACTS:
         raise UsageError(f"unknown table {table!r} (expected one of {', '.join(CONTRACTS)})")
     if not paths:
@@ -139,91 +115,123 @@ def build_batch(
         f"CREATE OR REPLACE TABLE {batch.bad} (__file_idx INTEGER, {LINE} BIGINT, "
         "col VARCHAR, reason VARCHAR)"
     )
+    options = _ReadOptions(
+        column_map, taxonomy, existing_types, schema, layout, dimensions, fmt, delimiter,
+        sheet, columns,
+    )
     parts: list[str] = []
     for k, path in enumerate(paths):
-        check_file(path)
-        file_fmt = detect_format(path, fmt)
         say(f"reading {path.name}")
-        raw = f"{schema}.src{k}"
-        if file_fmt in ("json", "labelstudio") and (
-            file_fmt == "labelstudio" or looks_like_labelstudio(con, path)
-        ):
-            if table != "annotations":
-                raise InputError.single(
-                    str(path), f"a Label Studio export holds annotations, not {table}"
-                )
-            source = read_labelstudio(con, path, raw)
-        else:
-            source = read_source(con, path, file_fmt, raw, delimiter=delimiter)
-        _record_rejects(con, batch, k, source)
-        res = resolve_columns(table, list(source.columns), dict(column_map))
-        missing = _missing_required(table, res, source.columns)
-        use_wide = layout == "wide" or (
-            layout == "auto"
-            and table == "annotations"
-            and set(missing) == {"rater_id", "label"}
-            and len(res.extras) - len(dimensions) >= 2
-        )
-        file_layout = "labelstudio" if source.format == "labelstudio" else "long"
-        if use_wide:
-            if table != "annotations":
-                raise UsageError("the wide layout (one column per rater) applies to annotations")
-            source = _unpivot_wide(con, source, res, f"{schema}.long{k}", dimensions)
-            res = resolve_columns(table, list(source.columns), dict(column_map))
-            missing = _missing_required(table, res, source.columns)
-            file_layout = "wide"
-        if missing:
-            raise InputError.single(
-                source.file, _missing_message(table, missing, source.columns), line=1
-            )
-        _check_extra_names(source.file, res)
-        text_extras = [
-            c
-            for c in res.extras
-            if c not in existing_types and _type_of(con, source, c) == "VARCHAR"
-        ]
-        extra_types = dict(existing_types)
-        if source.format != "parquet":
-            extra_types.update(infer_text_types(con, source, text_extras))
-        for col in res.extras:
-            batch.extra_types.setdefault(col, extra_types.get(col) or _type_of(con, source, col))
-        target = f"{schema}.norm{k}"
-        say(f"checking {path.name}")
-        normalise(
-            con,
-            source,
-            table=table,
-            mapping=res.mapping,
-            extras=list(res.extras),
-            extra_types=batch.extra_types,
-            taxonomy=taxonomy,
-            file_idx=k,
-            target=target,
-        )
-        con.execute(
-            f"INSERT INTO {batch.bad} SELECT __file_idx, {LINE}, __pcol, __preason "
-            f"FROM {target} WHERE __pcol IS NOT NULL"
-        )
-        n = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
-        if n == 0 and source.n_rejected_records == 0:
-            raise InputError.single(source.file, "no rows (the file has a header but no records)")
-        batch.files.append(
-            FileReport(
-                source.file,
-                source.format,
-                file_layout,
-                dict(res.mapping),
-                res.extras,
-                int(n) + source.n_rejected_records,
-            )
-        )
-        parts.append(target)
+        parts.append(_read_file(con, batch, k, path, options, say))
     # views all the way: the rows are computed when checked and when written, never copied
     union = " UNION ALL BY NAME ".join(f"SELECT * FROM {p}" for p in parts)
     con.execute(f"CREATE OR REPLACE VIEW {batch.rows} AS {union}")
-    say("checking for duplicates")
-    _check_duplicates(con, batch)
+    if refuse_repeats or not CONTRACTS[table].is_event_table:
+        say("checking for repeated keys")
+        _check_duplicates(con, batch, refuse_repeats)
     return batch
+
+
+@dataclass(frozen=True)
+class _ReadOptions:
+    column_map: Mapping[str, str]
+    taxonomy: Taxonomy
+    existing_types: Mapping[str, str]
+    schema: str
+    layout: Layout
+    dimensions: Sequence[str]
+    fmt: str | None
+    delimiter: str | None
+    sheet: str | None = None
+    columns: Sequence[str] | None = None
+
+
+def _layout_for(
+    con: Any, source: SourceRelation, table: str, res: ColumnResolution, opts: _ReadOptions
+) -> tuple[bool, str | None]:
+    """(read as wide?, why a wide reading was not assumed)."""
+    if opts.layout == "wide":
+        return True, None
+    missing = _missing_required(table, res, source.columns)
+    if opts.layout != "auto" or table != "annotations" or set(missing) != {"rater_id", "label"}:
+        return False, None
+    candidates = rater_columns(source, res, opts.dimensions)
+    why = not_a_rater(con, source, candidates, opts.taxonomy.for_task("label"))
+    return why is None, why
+
+
+def _read_file(
+    con: Any, batch: Batch, k: int, path: Path, opts: _ReadOptions, say: Callable[[str], None]
+) -> str:
+    """Read, map and normalise file number ``k``; returns the name of its normalised view."""
+    table = batch.table
+    source = open_source(
+        con,
+        path,
+        table,
+        f"{opts.schema}.src{k}",
+        fmt=opts.fmt,
+        delimiter=opts.delimiter,
+        sheet=opts.sheet,
+        columns=opts.columns,
+    )
+    _record_rejects(con, batch, k, source)
+    res = resolve_columns(table, list(source.columns), dict(opts.column_map))
+    use_wide, not_wide = _layout_for(con, source, table, res, opts)
+    # a tool export has its own layout (tasks with nested annotations)
+    file_layout: str = source.format if source.format in ("labelstudio", "argilla") else "long"
+    if use_wide:
+        if table != "annotations":
+            raise UsageError("the wide layout (one column per rater) applies to annotations")
+        source = unpivot_wide(con, source, res, f"{opts.schema}.long{k}", opts.dimensions)
+        res = resolve_columns(table, list(source.columns), dict(opts.column_map))
+        file_layout = "wide"
+    missing = _missing_required(table, res, source.columns)
+    if missing:
+        message = _missing_message(table, missing, source.columns, not_wide)
+        raise InputError.single(source.file, message, line=1)
+    _check_extra_names(source.file, res)
+    text_extras = [
+        c
+        for c in res.extras
+        if c not in opts.existing_types and _type_of(con, source, c) == "VARCHAR"
+    ]
+    extra_types = dict(opts.existing_types)
+    if source.format != "parquet":
+        extra_types.update(infer_text_types(con, source, text_extras))
+    for col in res.extras:
+        batch.extra_types.setdefault(col, extra_types.get(col) or _type_of(con, source, col))
+    target = f"{opts.schema}.norm{k}"
+    say(f"checking {path.name}")
+    normalise(
+        con,
+        source,
+        table=table,
+        mapping=res.mapping,
+        extras=list(res.extras),
+        extra_types=batch.extra_types,
+        taxonomy=opts.taxonomy,
+        file_idx=k,
+        target=target,
+    )
+    con.execute(
+        f"INSERT INTO {batch.bad} SELECT __file_idx, {LINE}, __pcol, __preason "
+        f"FROM {target} WHERE __pcol IS NOT NULL"
+    )
+    n = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+    if n == 0 and source.n_rejected_records == 0:
+        raise InputError.single(source.file, "no rows (the file has a header but no records)")
+    report = FileReport(
+        source.file,
+        source.format,
+        file_layout,
+        dict(res.mapping),
+        res.extras,
+        int(n) + source.n_rejected_records,
+        source.hint,
+    )
+    batch.files.append(report)
+    return target
 
 
 def _type_of(con: Any, source: SourceRelation, col: str) -> str:
@@ -251,7 +259,7 @@ def _record_rejects(con: Any, batch: Batch, k: int, source: SourceRelation) -> N
         con.execute(f"INSERT INTO {batch.bad} VALUES (?, ?, ?, ?)", [k, p.line, p.column, p.reason])
 
 
-def _check_duplicates(con: Any, batch: Batch) -> None:
+def _check_duplicates(con: Any, batch: Batch, refuse_repeats: bool) -> None:
     key = CONTRACTS[batch.table].key
     cols = ", ".join(quote_ident(c) for c in key)
     desc = " || ', ' || ".join(f"'{c}=' || coalesce({quote_ident(c)}, '∅')" for c in key)
@@ -266,7 +274,8 @@ def _check_duplicates(con: Any, batch: Batch) -> None:
     con.execute(f"""
         INSERT INTO {batch.bad}
         SELECT __file_idx, {LINE}, NULL,
-               'duplicate (' || {desc} || '): first given on line ' || CAST(first_line AS VARCHAR)
+               {"'repeat of (' || " + desc + " || ') refused by the repeat policy error'" if refuse_repeats else "'duplicate (' || " + desc + " || ')'"}
+               || ': first given on line ' || CAST(first_line AS VARCHAR)
                || CASE WHEN first_file <> __file_idx THEN ' of file #' || CAST(first_file + 1 AS VARCHAR) ELSE '' END
         FROM (
             SELECT __file_idx, {LINE}, {cols},

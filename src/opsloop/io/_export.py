@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from opsloop.engine import Workspace
+from opsloop.engine import Workspace, explain_duckdb_error
 from opsloop.errors import UsageError, WorkspaceError
 from opsloop.io._readers import quote_ident, sql_string
 
@@ -36,8 +36,7 @@ def run_sql(
             columns = [d[0] for d in cur.description]
             rows = cur.fetchmany(limit) if limit else cur.fetchall()
         except duckdb.Error as exc:
-            first = str(exc).splitlines()[0]
-            raise UsageError(f"SQL: {first}") from None
+            raise UsageError(f"SQL: {explain_duckdb_error(exc)}") from None
     finally:
         con.close()
     return columns, rows

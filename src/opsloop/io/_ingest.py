@@ -1,12 +1,25 @@
-"""Ingestion into a workspace: all-or-nothing, idempotent, with quarantine on request.
+"""Ingestion into a workspace: all-or-nothing, idempotent, every label kept.
 
-``ingest(ws, "annotations", [path])`` reads the files (CSV, TSV, Parquet,
-JSONL, Label Studio JSON; long or wide), maps and validates them, and then,
-in one transaction, adds the rows that are not already present. A bad file
-raises :class:`~opsloop.errors.InputError` (``file:line: column: reason`` for
-the first problems plus a count of the rest) and the workspace is unchanged.
-With ``on_error="skip"`` bad rows go to the ``_opsloop_rejects`` table
-instead, and the good rows are added.
+``ingest(ws, "annotations", [path])`` reads the files (CSV, TSV, Parquet, JSONL,
+Excel, Label Studio and Argilla exports; long or wide), maps and validates them, and then, in one
+transaction, adds the rows that are not already present as one numbered *batch*
+(``opsloop batches`` lists them, ``opsloop undo BATCH`` takes one back).
+
+Repeat rows (a key given again: the same rater labelling the same item and task
+twice, a re-review, a re-label in a later file) follow the repeat policy
+(``--repeats``, ``[repeats] ingest`` in opsloop.toml):
+
+* ``keep-all`` (default) and ``latest``: every label is stored as an event; the
+  analyses choose which to use (by default the latest per key);
+* ``first``: a row whose key is already stored, or came earlier in the batch, is
+  set aside (counted, not stored);
+* ``error``: such a row is a located error.
+
+A row identical to a stored one (same key, label, id and time) is already present,
+so ingesting a file twice adds nothing. A bad file raises
+:class:`~opsloop.errors.InputError` (``file:line: column: reason`` for the first
+problems plus a count of the rest) and the workspace is unchanged. With
+``on_error="skip"`` bad rows go to the ``_opsloop_rejects`` table instead.
 """
 
 from __future__ import annotations
@@ -18,25 +31,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from opsloop.engine import Workspace
+from opsloop.config import RepeatPolicy
+from opsloop.engine import Workspace, bump_data_version, check_repeat_policy, stage_name
 from opsloop.errors import InputError, Problem
 from opsloop.io._batch import Batch, FileReport, Layout, build_batch, collect_problems
+from opsloop.io._batches import (
+    BATCHES_TABLE,
+    LOG_TABLE,
+    REJECTS_TABLE,
+    ensure_log_tables,
+    next_batch_id,
+)
 from opsloop.io._readers import LINE, quote_ident, sql_string
-from opsloop.schema import CONTRACTS, SQL_TYPES
+from opsloop.io._store import existing_columns, migrate_managed_columns, rerank_keys, seq_expr
+from opsloop.schema import BATCH_COLUMN, CONTRACTS, MANAGED_COLUMNS, SQL_TYPES
 
 OnError = Literal["fail", "skip"]
-REJECTS_TABLE = "_opsloop_rejects"
-LOG_TABLE = "_opsloop_ingest_log"
-
-# Columns whose disagreement with an existing row of the same key is a conflict.
-VALUE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "annotations": ("label",),
-    "gold": ("label",),
-    "audits": ("verdict",),
-    "predictions": ("label",),
-    "preferences": ("choice",),
-    "evals": ("outcome",),
-}
 
 
 @dataclass(frozen=True)
@@ -50,57 +60,69 @@ class IngestResult:
     rows_already_present: int
     rows_rejected: int
     problems: tuple[Problem, ...]
+    batch_id: int | None = None
+    repeats: str = "keep-all"
+    rows_set_aside: int = 0  # repeats not stored (policy "first")
+    repeat_rows: int = 0  # stored rows whose key has more than one row (re-labels, re-reviews)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "table": self.table,
+            "batch": self.batch_id,
+            "repeats": self.repeats,
             "files": [f.to_dict() for f in self.files],
             "rows_read": self.rows_read,
             "rows_added": self.rows_added,
             "rows_already_present": self.rows_already_present,
+            "rows_set_aside": self.rows_set_aside,
+            "repeat_rows": self.repeat_rows,
             "rows_rejected": self.rows_rejected,
             "problems": [str(p) for p in self.problems],
         }
 
 
-def _existing_types(con: Any, table: str) -> dict[str, str]:
-    rows = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_name = ? AND table_catalog = current_database()",
-        [table],
-    ).fetchall()
-    return {str(r[0]): str(r[1]) for r in rows}
+def _key_on(table: str, left: str = "t", right: str = "b") -> str:
+    return " AND ".join(
+        f"{left}.{quote_ident(c)} = {right}.{quote_ident(c)}" for c in CONTRACTS[table].key
+    )
 
 
-def _table_exists(con: Any, table: str) -> bool:
-    return bool(_existing_types(con, table))
+def _identity_on(table: str, left: str = "t", right: str = "b") -> str:
+    """Same key and same identity (``IS NOT DISTINCT FROM``: empty equals empty)."""
+    idents = " AND ".join(
+        f"{left}.{quote_ident(c)} IS NOT DISTINCT FROM {right}.{quote_ident(c)}"
+        for c in CONTRACTS[table].identity
+    )
+    return f"{_key_on(table, left, right)} AND {idents}"
 
 
-def _check_conflicts(con: Any, batch: Batch, table: str) -> None:
-    value_cols = VALUE_COLUMNS.get(table, ())
-    if not value_cols or not _table_exists(con, table):
+def _check_repeats_refused(con: Any, batch: Batch, table: str) -> None:
+    """Policy ``error``: a row repeating a stored key with other values is a located problem."""
+    contract = CONTRACTS[table]
+    if not contract.is_event_table or not existing_columns(con, table):
         return
-    key = CONTRACTS[table].key
-    on = " AND ".join(f"t.{quote_ident(c)} = b.{quote_ident(c)}" for c in key)
-    differs = " OR ".join(
-        f"t.{quote_ident(c)} IS DISTINCT FROM b.{quote_ident(c)}" for c in value_cols
-    )
-    shown = " || ', ' || ".join(
-        f"'{c} is ' || coalesce('''' || t.{quote_ident(c)} || '''', 'empty') || ' there'"
-        for c in value_cols
-    )
+    first = contract.identity[0]
+    target = f"main.{quote_ident(table)}"
     con.execute(f"""
         INSERT INTO {batch.bad}
-        SELECT b.__file_idx, b.{LINE}, '{value_cols[0]}',
-               'conflicts with a row already in the workspace (' || {shown} || ')'
-        FROM {batch.rows} b JOIN main.{quote_ident(table)} t ON {on}
-        WHERE b.__pcol IS NULL AND ({differs})
+        SELECT DISTINCT ON (b.__file_idx, b.{LINE}) b.__file_idx, b.{LINE}, '{first}',
+               'repeats a key already in the workspace (' || {_shown(table, "t")}
+               || ' is there); the repeat policy error refuses repeats (--repeats keep-all '
+               || 'stores them, analyses then use the latest)'
+        FROM {batch.rows} b JOIN {target} t ON {_key_on(table)}
+        WHERE b.__pcol IS NULL AND NOT EXISTS (
+            SELECT 1 FROM {target} s WHERE {_identity_on(table, "s", "b")})
     """)
+
+
+def _shown(table: str, alias: str) -> str:
+    col = CONTRACTS[table].identity[0]
+    return f"'{col} ' || coalesce('''' || {alias}.{quote_ident(col)} || '''', 'empty')"
 
 
 def _check_references(con: Any, batch: Batch, table: str) -> None:
     for cols, target in CONTRACTS[table].references:
-        if not _table_exists(con, target):
+        if not existing_columns(con, target):
             con.execute(
                 f"INSERT INTO {batch.bad} SELECT __file_idx, {LINE}, NULL, "
                 f"'refers to {target}, but the workspace has no {target} yet "
@@ -119,30 +141,21 @@ def _check_references(con: Any, batch: Batch, table: str) -> None:
 
 
 def _create_or_extend(con: Any, table: str, extra_types: Mapping[str, str]) -> list[str]:
-    """Create the table (all contract columns) or add new extra columns; return columns."""
+    """Create the table (contract + managed columns) or add new extra columns; return columns."""
     contract = CONTRACTS[table]
-    existing = _existing_types(con, table)
+    existing = existing_columns(con, table)
+    target = f"main.{quote_ident(table)}"
     if not existing:
         cols = [f"{quote_ident(c.name)} {SQL_TYPES[c.type]}" for c in contract.columns]
         cols += [f"{quote_ident(n)} {t}" for n, t in extra_types.items()]
-        con.execute(f"CREATE TABLE main.{quote_ident(table)} ({', '.join(cols)})")
+        cols += [f"{quote_ident(n)} {t}" for n, t in MANAGED_COLUMNS.items()]
+        con.execute(f"CREATE TABLE {target} ({', '.join(cols)})")
     else:
+        migrate_managed_columns(con, table)
         for name, sql_type in extra_types.items():
             if name not in existing:
-                con.execute(
-                    f"ALTER TABLE main.{quote_ident(table)} ADD COLUMN {quote_ident(name)} {sql_type}"
-                )
-    return [c.name for c in contract.columns] + [n for n in extra_types]
-
-
-def _ensure_internal_tables(con: Any) -> None:
-    con.execute(f"""CREATE TABLE IF NOT EXISTS main.{REJECTS_TABLE} (
-        table_name VARCHAR, file VARCHAR, line BIGINT, column_name VARCHAR, reason VARCHAR,
-        ingested_at TIMESTAMP)""")
-    con.execute(f"""CREATE TABLE IF NOT EXISTS main.{LOG_TABLE} (
-        table_name VARCHAR, file VARCHAR, format VARCHAR, layout VARCHAR, mapping VARCHAR,
-        rows_read BIGINT, rows_added BIGINT, rows_already_present BIGINT, rows_rejected BIGINT,
-        ingested_at TIMESTAMP)""")
+                con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(name)} {sql_type}")
+    return [c.name for c in contract.columns] + list(extra_types)
 
 
 def ingest(
@@ -155,14 +168,19 @@ def ingest(
     dimensions: Sequence[str] = (),
     fmt: str | None = None,
     delimiter: str | None = None,
+    sheet: str | None = None,
+    columns: Sequence[str] | None = None,
     on_error: OnError = "fail",
+    repeats: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> IngestResult:
     """Validate ``paths`` against the ``table`` contract and add their new rows atomically."""
+    policy = check_repeat_policy(repeats or ws.config.repeats.ingest)
     explicit = dict(ws.config.columns.for_table(table)) if table in CONTRACTS else {}
     explicit.update(column_map or {})
     say = progress or (lambda _msg: None)
-    scratch = ws.scratch_dir / f"stage-{os.getpid()}-{uuid.uuid4().hex[:8]}.duckdb"
+    ws.clean_stale_stages()
+    scratch = ws.scratch_dir / stage_name(os.getpid(), uuid.uuid4().hex[:8])
     with ws.connection() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"ATTACH {sql_string(scratch.as_posix())} AS stage")
@@ -175,86 +193,178 @@ def ingest(
                 taxonomy=ws.config.taxonomy,
                 existing_types={
                     k: v
-                    for k, v in _existing_types(con, table).items()
+                    for k, v in existing_columns(con, table).items()
                     if k not in {c.name for c in CONTRACTS[table].columns}
+                    and k not in MANAGED_COLUMNS
                 },
                 schema="stage",
                 layout=layout,
                 dimensions=dimensions,
                 fmt=fmt,
                 delimiter=delimiter,
+                sheet=sheet,
+                columns=columns,
+                refuse_repeats=policy == "error",
                 progress=say,
             )
             say("checking against the workspace")
-            _check_conflicts(con, batch, table)
+            if policy == "error":
+                _check_repeats_refused(con, batch, table)
             _check_references(con, batch, table)
             problems, more = collect_problems(con, batch, ws.config.taxonomy)
             if problems and on_error == "fail":
                 raise InputError(problems, more)
             say("writing")
-            return _write(con, batch, table, problems)
+            return _write(con, batch, table, problems, policy)
         finally:
             con.execute("DETACH stage")
             for leftover in (scratch, scratch.with_suffix(".duckdb.wal")):
                 leftover.unlink(missing_ok=True)
 
 
-def _write(con: Any, batch: Batch, table: str, problems: list[Problem]) -> IngestResult:
-    key = CONTRACTS[table].key
-    on = " AND ".join(f"t.{quote_ident(c)} = b.{quote_ident(c)}" for c in key)
+def _new_rows_sql(batch: Batch, table: str, policy: RepeatPolicy) -> str:
+    """The good rows of the batch that are not already stored (and, for ``first``, not repeats)."""
+    target = f"main.{quote_ident(table)}"
+    good = (
+        f"(SELECT b.* FROM {batch.rows} b ANTI JOIN bad_keys k "
+        f"ON b.__file_idx = k.__file_idx AND b.{LINE} = k.{LINE})"
+    )
+    contract = CONTRACTS[table]
+    if not contract.is_event_table:
+        # one row per key: a key already stored keeps its row
+        return f"SELECT b.* FROM {good} b ANTI JOIN {target} t ON {_key_on(table)}"
+    fresh = f"SELECT b.* FROM {good} b WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {_identity_on(table)})"
+    if policy != "first":
+        return fresh
+    keys = ", ".join(quote_ident(c) for c in contract.key)
+    return (
+        f"SELECT b.* FROM ({fresh}) b ANTI JOIN {target} t ON {_key_on(table)} "
+        f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY b.__file_idx, b.{LINE}) = 1"
+    )
+
+
+def _insert(con: Any, batch: Batch, table: str, policy: RepeatPolicy, batch_id: int) -> None:
+    columns = _create_or_extend(con, table, batch.extra_types)
+    names = [*columns, *MANAGED_COLUMNS]
+    values = [f"b.{quote_ident(c)}" for c in columns] + [
+        str(batch_id),
+        seq_expr(batch_id, "b.__file_idx", f"b.{LINE}"),
+        "1",
+        "true",
+    ]
+    con.execute(
+        f"INSERT INTO main.{quote_ident(table)} ({', '.join(quote_ident(c) for c in names)}) "
+        f"SELECT {', '.join(values)} FROM ({_new_rows_sql(batch, table, policy)}) b"
+    )
+
+
+def _rank_repeats(con: Any, table: str, batch_id: int) -> int:
+    """Re-rank the keys this batch repeated (within itself or against stored rows)."""
+    if not CONTRACTS[table].is_event_table:
+        return 0
+    target = f"main.{quote_ident(table)}"
+    keys = ", ".join(quote_ident(c) for c in CONTRACTS[table].key)
+    new = f"(SELECT {keys} FROM {target} WHERE {BATCH_COLUMN} = {batch_id})"
+    old = f"(SELECT {keys} FROM {target} WHERE {BATCH_COLUMN} <> {batch_id})"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE __repeat_keys AS
+        SELECT {keys} FROM {new} n GROUP BY ALL HAVING count(*) > 1
+        UNION
+        SELECT DISTINCT {keys} FROM {new} n SEMI JOIN {old} o USING ({keys})
+    """)
+    n_keys = con.execute("SELECT count(*) FROM __repeat_keys").fetchone()[0]
+    if not n_keys:
+        return 0
+    return rerank_keys(con, table, "__repeat_keys")
+
+
+def _write(
+    con: Any, batch: Batch, table: str, problems: list[Problem], policy: RepeatPolicy
+) -> IngestResult:
     con.execute(f"""CREATE OR REPLACE TEMP TABLE bad_keys AS
         SELECT DISTINCT __file_idx, {LINE} FROM {batch.bad}""")
     con.execute("CREATE OR REPLACE TEMP TABLE file_names (idx INTEGER, file VARCHAR)")
     con.executemany(
         "INSERT INTO file_names VALUES (?, ?)", [[i, f.file] for i, f in enumerate(batch.files)]
     )
-    good = (
-        f"FROM {batch.rows} b ANTI JOIN bad_keys k "
-        f"ON b.__file_idx = k.__file_idx AND b.{LINE} = k.{LINE}"
-    )
     target = f"main.{quote_ident(table)}"
     con.execute("BEGIN TRANSACTION")
     try:
-        _ensure_internal_tables(con)
-        columns = _create_or_extend(con, table, batch.extra_types)
-        before = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
-        n_good = con.execute(f"SELECT count(*) {good}").fetchone()[0]
-        col_sql = ", ".join(f"b.{quote_ident(c)}" for c in columns)
-        con.execute(
-            f"INSERT INTO {target} ({', '.join(quote_ident(c) for c in columns)}) "
-            f"SELECT {col_sql} FROM (SELECT b.* {good}) b ANTI JOIN {target} t ON {on}"
+        ensure_log_tables(con)
+        batch_id = next_batch_id(con)
+        had_table = bool(existing_columns(con, table))
+        before = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0] if had_table else 0
+        n_good = con.execute(
+            f"SELECT count(*) FROM {batch.rows} b ANTI JOIN bad_keys k "
+            f"ON b.__file_idx = k.__file_idx AND b.{LINE} = k.{LINE}"
+        ).fetchone()[0]
+        n_not_stored = (
+            con.execute(
+                f"SELECT count(*) FROM ({_new_rows_sql(batch, table, 'keep-all')})"
+            ).fetchone()[0]
+            if had_table
+            else n_good
         )
+        _insert(con, batch, table, policy, batch_id)
         after = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+        repeat_rows = _rank_repeats(con, table, batch_id)
         n_rejected = con.execute("SELECT count(*) FROM bad_keys").fetchone()[0]
         con.execute(f"""INSERT INTO main.{REJECTS_TABLE}
             SELECT '{table}', f.file, b.{LINE}, b.col, b.reason, now()::TIMESTAMP
             FROM {batch.bad} b JOIN file_names f ON f.idx = b.__file_idx""")
         rows_added = int(after) - int(before)
-        for f in batch.files:
-            con.execute(
-                f"INSERT INTO main.{LOG_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-                [
-                    table,
-                    f.file,
-                    f.format,
-                    f.layout,
-                    str(f.mapping),
-                    f.rows_read,
-                    rows_added if len(batch.files) == 1 else None,
-                    None,
-                    None,
-                ],
-            )
+        result = IngestResult(
+            table=table,
+            files=tuple(batch.files),
+            rows_read=sum(f.rows_read for f in batch.files),
+            rows_added=rows_added,
+            rows_already_present=int(n_good) - int(n_not_stored),
+            rows_rejected=int(n_rejected),
+            problems=tuple(problems),
+            batch_id=batch_id,
+            repeats=policy,
+            rows_set_aside=int(n_not_stored) - rows_added,
+            repeat_rows=repeat_rows,
+        )
+        _log(con, result)
+        bump_data_version(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return IngestResult(
-        table=table,
-        files=tuple(batch.files),
-        rows_read=sum(f.rows_read for f in batch.files),
-        rows_added=rows_added,
-        rows_already_present=int(n_good) - rows_added,
-        rows_rejected=int(n_rejected),
-        problems=tuple(problems),
+    return result
+
+
+def _log(con: Any, result: IngestResult) -> None:
+    for f in result.files:
+        con.execute(
+            f"INSERT INTO main.{LOG_TABLE} (table_name, file, format, layout, mapping, rows_read, "
+            "rows_added, rows_already_present, rows_rejected, ingested_at, batch_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?)",
+            [
+                result.table,
+                f.file,
+                f.format,
+                f.layout,
+                str(f.mapping),
+                f.rows_read,
+                result.rows_added if len(result.files) == 1 else None,
+                None,
+                None,
+                result.batch_id,
+            ],
+        )
+    con.execute(
+        f"INSERT INTO main.{BATCHES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, NULL)",
+        [
+            result.batch_id,
+            result.table,
+            " ".join(f.file for f in result.files),
+            result.repeats,
+            result.rows_read,
+            result.rows_added,
+            result.rows_already_present,
+            result.rows_set_aside,
+            result.rows_rejected,
+        ],
     )

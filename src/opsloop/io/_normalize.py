@@ -13,7 +13,15 @@ from typing import Any
 
 from opsloop.config import Taxonomy
 from opsloop.io._readers import LINE, SourceRelation, quote_ident
-from opsloop.schema import ALLOWED_VALUES, CONTRACTS, SQL_TYPES, VALUE_SYNONYMS, Column
+from opsloop.schema import (
+    ALLOWED_VALUES,
+    CONTRACTS,
+    EXTRA_DOMAINS,
+    SQL_TYPES,
+    VALUE_SYNONYMS,
+    Column,
+    Domain,
+)
 
 _TEXT_TYPES = ("VARCHAR", "JSON")
 _NUMERIC_PREFIXES = (
@@ -48,11 +56,27 @@ def _quoted_value(expr: str) -> str:
 
 
 class _Expr:
-    """A typed value expression plus an optional (condition, reason-SQL) problem."""
+    """A typed value expression plus (condition, reason-SQL) problems."""
 
-    def __init__(self, value: str, problem: tuple[str, str] | None = None) -> None:
+    def __init__(self, value: str, *problems: tuple[str, str]) -> None:
         self.value = value
-        self.problem = problem
+        self.problems = problems
+
+    def checked(self, domain: Domain | None, shown: str | None = None) -> _Expr:
+        """The same value with a problem for values outside ``domain`` (``shown``: as given)."""
+        if domain is None:
+            return self
+        bad = []
+        if domain.low is not None:
+            bad.append(f"({self.value}) {'<=' if domain.low_open else '<'} {domain.low!r}")
+        if domain.high is not None:
+            bad.append(f"({self.value}) {'>=' if domain.high_open else '>'} {domain.high!r}")
+        if not bad:
+            return self
+        cond = f"({self.value}) IS NOT NULL AND ({' OR '.join(bad)})"
+        given = _quoted_value(shown or self.value)
+        reason = f"{given} || ' is out of range: must be {domain.describe()}'"
+        return _Expr(self.value, *self.problems, (cond, reason))
 
 
 def _string(src: str, src_type: str) -> str:
@@ -80,28 +104,11 @@ def _typed(column: Column, src: str, src_type: str, table: str) -> _Expr:
         )
         return _Expr(mapped, problem)
     if kind == "timestamp":
-        if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
-            return _Expr(f"timezone('UTC', {src})")
-        if upper.startswith(("TIMESTAMP", "DATE")):
-            return _Expr(f"CAST({src} AS TIMESTAMP)")
-        if _is_numeric(upper):
-            return _Expr(f"CAST(to_timestamp(CAST({src} AS DOUBLE)) AS TIMESTAMP)")
-        text = _string(src, src_type)
-        parsed = (
-            f"coalesce(try_cast({text} AS TIMESTAMP), "
-            f"timezone('UTC', try_cast({text} AS TIMESTAMPTZ)))"
-        )
-        return _Expr(
-            parsed,
-            (
-                f"{text} IS NOT NULL AND {parsed} IS NULL",
-                f"'cannot parse timestamp ' || {_quoted_value(text)}",
-            ),
-        )
+        return _timestamp(src, src_type)
     if kind in ("double", "bigint"):
         target = SQL_TYPES[kind]
         if _is_numeric(upper) or upper == "BOOLEAN":
-            return _Expr(f"CAST({src} AS {target})")
+            return _Expr(f"CAST({src} AS {target})").checked(column.domain)
         text = _string(src, src_type)
         parsed = f"try_cast({text} AS {target})"
         return _Expr(
@@ -110,25 +117,60 @@ def _typed(column: Column, src: str, src_type: str, table: str) -> _Expr:
                 f"{text} IS NOT NULL AND {parsed} IS NULL",
                 f"'not a number: ' || {_quoted_value(text)}",
             ),
-        )
+        ).checked(column.domain, shown=text)
     if kind == "boolean":
-        if upper == "BOOLEAN":
-            return _Expr(src)
-        if _is_numeric(upper):
-            return _Expr(f"({src} <> 0)")
-        text = f"lower({_string(src, src_type)})"
-        parsed = (
-            f"(CASE WHEN {text} IN ('true', 't', 'yes', 'y', '1') THEN true "
-            f"WHEN {text} IN ('false', 'f', 'no', 'n', '0') THEN false END)"
-        )
-        return _Expr(
-            parsed,
-            (
-                f"{text} IS NOT NULL AND {parsed} IS NULL",
-                f"'not true/false: ' || {_quoted_value(text)}",
-            ),
-        )
+        return _boolean(src, src_type)
     raise ValueError(f"unknown column type {kind}")
+
+
+def _timestamp(src: str, src_type: str) -> _Expr:
+    """A timestamp in UTC.
+
+    ISO 8601 offsets (``+02:00``, ``-0500``, ``+02``, ``Z``) and zone names are
+    converted to UTC; a value without an offset is taken as UTC already.
+    """
+    upper = src_type.upper()
+    if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
+        return _Expr(f"timezone('UTC', {src})")
+    if upper.startswith(("TIMESTAMP", "DATE")):
+        return _Expr(f"CAST({src} AS TIMESTAMP)")
+    if _is_numeric(upper):
+        return _Expr(f"CAST(to_timestamp(CAST({src} AS DOUBLE)) AS TIMESTAMP)")
+    text = _string(src, src_type)
+    # ISO 8601 allows a bare hour offset (+02) and minutes without seconds (12:00+02:00);
+    # DuckDB wants +02:00 and 12:00:00
+    hour = f"regexp_replace({text}, '([+-][0-9]{{2}})$', '\\1:00')"
+    iso = f"regexp_replace({hour}, '([T ][0-9]{{2}}:[0-9]{{2}})([-+Z])', '\\1:00\\2')"
+    parsed = (
+        f"coalesce(timezone('UTC', try_cast({iso} AS TIMESTAMPTZ)), try_cast({text} AS TIMESTAMP))"
+    )
+    return _Expr(
+        parsed,
+        (
+            f"{text} IS NOT NULL AND {parsed} IS NULL",
+            f"'cannot parse timestamp ' || {_quoted_value(text)}",
+        ),
+    )
+
+
+def _boolean(src: str, src_type: str) -> _Expr:
+    upper = src_type.upper()
+    if upper == "BOOLEAN":
+        return _Expr(src)
+    if _is_numeric(upper):
+        return _Expr(f"({src} <> 0)")
+    text = f"lower({_string(src, src_type)})"
+    parsed = (
+        f"(CASE WHEN {text} IN ('true', 't', 'yes', 'y', '1') THEN true "
+        f"WHEN {text} IN ('false', 'f', 'no', 'n', '0') THEN false END)"
+    )
+    return _Expr(
+        parsed,
+        (
+            f"{text} IS NOT NULL AND {parsed} IS NULL",
+            f"'not true/false: ' || {_quoted_value(text)}",
+        ),
+    )
 
 
 def infer_text_types(con: Any, source: SourceRelation, columns: list[str]) -> dict[str, str]:
@@ -189,8 +231,7 @@ def normalise(
             expr = _typed(column, src, src_types[mapping[column.name]], table)
             if column.name in contract.required:
                 problems.append((f"({expr.value}) IS NULL", column.name, "'missing value'"))
-            if expr.problem is not None:
-                problems.append((expr.problem[0], column.name, expr.problem[1]))
+            problems += [(cond, column.name, reason) for cond, reason in expr.problems]
             value = expr.value
             if column.default is not None:
                 value = f"coalesce({value}, {column.default})"
@@ -200,6 +241,7 @@ def normalise(
         selects.append(f"{value} AS {quote_ident(column.name)}")
     for label_col in contract.label_columns:
         problems += _taxonomy_checks(taxonomy, label_col, values.get("task", "'label'"), values)
+    problems += _cross_checks(table, values, mapping, taxonomy)
     for col in extras:
         src = quote_ident(col)
         want = extra_types.get(col, src_types[col])
@@ -216,6 +258,7 @@ def normalise(
                 f"'expected {want.lower()}, got ' || {_quoted_value(src)}",
             )
         )
+    problems += _extra_domain_checks(extras, extra_types, src_types)
     if problems:
         pcol = " ".join(f"WHEN {c} THEN {_lit(col)}" for c, col, _ in problems)
         preason = " ".join(f"WHEN {c} THEN {r}" for c, _, r in problems)
@@ -227,6 +270,50 @@ def normalise(
     con.execute(
         f"CREATE OR REPLACE VIEW {target} AS SELECT {', '.join(selects)} FROM {source.name}"
     )
+
+
+def _extra_domain_checks(
+    extras: list[str], extra_types: Mapping[str, str], src_types: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """Known measure columns outside the contract (costs) must be in their domain too."""
+    out = []
+    for col in extras:
+        domain = EXTRA_DOMAINS.get(col.lower())
+        if domain is None or not _is_numeric(extra_types.get(col, src_types[col])):
+            continue
+        expr = _Expr(f"try_cast({quote_ident(col)} AS DOUBLE)").checked(domain)
+        out += [(cond, col, reason) for cond, reason in expr.problems]
+    return out
+
+
+def _cross_checks(
+    table: str, values: Mapping[str, str], mapping: Mapping[str, str], taxonomy: Taxonomy
+) -> list[tuple[str, str, str]]:
+    """Checks across columns and against the taxonomy's named severities."""
+    out = []
+    if "started_at" in mapping and "submitted_at" in mapping:
+        start, end = values["started_at"], values["submitted_at"]
+        out.append(
+            (
+                f"({start}) > ({end})",
+                "started_at",
+                f"'started ' || CAST({start} AS VARCHAR) || ', after it was submitted ' "
+                f"|| CAST({end} AS VARCHAR)",
+            )
+        )
+    if "severity" in mapping and table in ("audits", "evals") and taxonomy.severity_levels:
+        levels = taxonomy.severity_levels
+        value = values["severity"]
+        allowed = ", ".join(_lit(x.lower()) for x in levels)
+        out.append(
+            (
+                f"({value}) IS NOT NULL AND lower({value}) NOT IN ({allowed})",
+                "severity",
+                f"{_quoted_value(value)} || ' is not a severity of the taxonomy "
+                f"({', '.join(levels)})'",
+            )
+        )
+    return out
 
 
 def _taxonomy_checks(

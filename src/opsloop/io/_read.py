@@ -2,7 +2,12 @@
 
 Analyses that run directly on a file (``opsloop agreement labels.csv``) use
 this: nothing is written anywhere, and bad input raises the same located
-:class:`~opsloop.errors.InputError` as ``opsloop ingest``.
+:class:`~opsloop.errors.InputError` as ``opsloop ingest``. Repeat rows follow the
+repeat policy as on a workspace: ``latest`` (default) keeps the newest row per key
+(by the table's time column, then file order), ``first`` the oldest, ``keep-all``
+every row (with ``opsloop_nth``, its rank among the rows of its key), ``error``
+makes each repeat a located error. How many rows the policy
+set aside is in the table's schema metadata (:func:`repeats_set_aside`).
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ import duckdb
 import pyarrow as pa
 
 from opsloop.config import Taxonomy
-from opsloop.io._batch import Layout, build_batch, raise_if_problems
-from opsloop.io._readers import quote_ident
-from opsloop.schema import CONTRACTS
+from opsloop.engine import check_repeat_policy
+from opsloop.io._batch import Batch, Layout, build_batch, raise_if_problems
+from opsloop.io._readers import LINE, quote_ident
+from opsloop.schema import CONTRACTS, NTH_COLUMN
+
+SET_ASIDE_KEY = b"opsloop.repeats_set_aside"
 
 
 def read_table(
@@ -29,15 +37,20 @@ def read_table(
     dimensions: Sequence[str] = (),
     fmt: str | None = None,
     delimiter: str | None = None,
+    sheet: str | None = None,
+    columns: Sequence[str] | None = None,
+    repeats: str = "latest",
 ) -> pa.Table:
     """Files -> one validated Arrow table in the ``table`` contract (plus extra columns).
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.csv"
-    >>> _ = p.write_text("question,worker,answer\\nq1,w1,yes\\n")
-    >>> read_table(p).select(["item_id", "rater_id", "label"]).to_pylist()
-    [{'item_id': 'q1', 'rater_id': 'w1', 'label': 'yes'}]
+    >>> _ = p.write_text("question,worker,answer\\nq1,w1,yes\\nq1,w1,no\\n")
+    >>> t = read_table(p)
+    >>> t.select(["item_id", "rater_id", "label"]).to_pylist(), repeats_set_aside(t)
+    ([{'item_id': 'q1', 'rater_id': 'w1', 'label': 'no'}], 1)
     """
+    policy = check_repeat_policy(repeats)
     files = [paths] if isinstance(paths, Path) else list(paths)
     taxonomy = taxonomy or Taxonomy()
     con = duckdb.connect()
@@ -56,11 +69,56 @@ def read_table(
             dimensions=dimensions,
             fmt=fmt,
             delimiter=delimiter,
+            sheet=sheet,
+            columns=columns,
+            refuse_repeats=policy == "error",
         )
         raise_if_problems(con, batch, taxonomy)
         names = [c.name for c in CONTRACTS[table].columns] + list(batch.extra_types)
-        cols = ", ".join(quote_ident(c) for c in names)
-        result: pa.Table = con.execute(f"SELECT {cols} FROM {batch.rows}").to_arrow_table()
-        return result
+        query, n_set_aside = _select_under_policy(con, batch, names, policy)
+        result: pa.Table = con.execute(query).to_arrow_table()
+        metadata = dict(result.schema.metadata or {})
+        metadata[SET_ASIDE_KEY] = str(n_set_aside).encode()
+        return result.replace_schema_metadata(metadata)
     finally:
         con.close()
+
+
+def _select_under_policy(
+    con: duckdb.DuckDBPyConnection, batch: Batch, names: list[str], policy: str
+) -> tuple[str, int]:
+    """The query for the rows the policy keeps, and how many it sets aside."""
+    cols = ", ".join(quote_ident(c) for c in names)
+    arrival = f"ORDER BY __file_idx, {LINE}"
+    contract = CONTRACTS[batch.table]
+    if policy == "error" or not contract.is_event_table:
+        return f"SELECT {cols} FROM {batch.rows}", 0  # one row per key: order is immaterial
+    keys = ", ".join(quote_ident(c) for c in contract.key)
+    time_col = contract.time_column if contract.time_column in names else None
+    if policy == "keep-all":  # every row, ranked among the rows of its key
+        by_time = f"{quote_ident(time_col)} ASC NULLS FIRST, " if time_col else ""
+        nth = f"row_number() OVER (PARTITION BY {keys} ORDER BY {by_time}__file_idx, {LINE})"
+        return f"SELECT {cols}, {nth} AS {NTH_COLUMN} FROM {batch.rows} {arrival}", 0
+    repeated = con.execute(
+        f"SELECT coalesce(sum(n - 1), 0) FROM "
+        f"(SELECT count(*) AS n FROM {batch.rows} GROUP BY {keys} HAVING count(*) > 1)"
+    ).fetchone()
+    n_set_aside = int(repeated[0]) if repeated else 0
+    if not n_set_aside:
+        return f"SELECT {cols} FROM {batch.rows}", 0
+    way = "DESC" if policy == "latest" else "ASC"
+    order = f"__file_idx {way}, {LINE} {way}"
+    if time_col:
+        nulls = "NULLS LAST" if policy == "latest" else "NULLS FIRST"
+        order = f"{quote_ident(time_col)} {way} {nulls}, {order}"
+    query = (
+        f"SELECT {cols} FROM {batch.rows} "
+        f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1 {arrival}"
+    )
+    return query, n_set_aside
+
+
+def repeats_set_aside(table: pa.Table) -> int:
+    """Rows :func:`read_table`'s repeat policy left out (0 for a table from elsewhere)."""
+    value = (table.schema.metadata or {}).get(SET_ASIDE_KEY)
+    return int(value) if value else 0

@@ -1,4 +1,4 @@
-"""Metrics: quality against gold and audits, and inter-rater agreement (κ, α, AC1 …).
+"""Metrics: quality against gold and audits, inter- and intra-rater agreement (κ, α, AC1 …).
 
 >>> import pyarrow as pa
 >>> t = pa.table({"item_id": ["a", "a", "b", "b"], "rater_id": ["x", "y", "x", "y"],
@@ -11,6 +11,7 @@ from opsloop.metrics._accuracy import SliceProportion, accuracy_vs_gold, audit_a
 from opsloop.metrics._agreement import agreement, agreement_sql
 from opsloop.metrics._confusion import ConfusionMatrix, f1_interval, label_stats
 from opsloop.metrics._gwet import conger_kappa, gwet_family
+from opsloop.metrics._intra import IntraRaterResult, RaterFlag, intra_rater_agreement
 from opsloop.metrics._kernel import Estimate, ItemCounts, compress, count_matrix, weight_matrix
 from opsloop.metrics._krippendorff import krippendorff_alpha
 from opsloop.metrics._pairwise import pairwise_agreement
@@ -41,11 +42,13 @@ __all__ = [
     "ConfusionMatrix",
     "Estimate",
     "Interval",
+    "IntraRaterResult",
     "ItemCounts",
     "MetricRecord",
     "MetricSpec",
     "PairwiseAgreement",
     "QualityResult",
+    "RaterFlag",
     "SliceProportion",
     "accuracy_vs_gold",
     "agreement",
@@ -61,6 +64,7 @@ __all__ = [
     "gold_base",
     "gwet_family",
     "hajek_proportion",
+    "intra_rater_agreement",
     "kappa_paradox",
     "krippendorff_alpha",
     "label_stats",

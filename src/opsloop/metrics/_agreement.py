@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from opsloop.config import TaskTaxonomy, Taxonomy
 from opsloop.errors import UsageError
 from opsloop.metrics._gwet import conger_kappa, gwet_family
 from opsloop.metrics._kernel import (
@@ -35,6 +36,73 @@ _LEVEL_WEIGHTS = {"nominal": "identity", "ordinal": "ordinal", "interval": "quad
 _KAPPA_LIKE = ("cohen_kappa", "scott_pi", "fleiss_kappa", "conger_kappa", "krippendorff_alpha")
 _TWO_RATER = ("cohen_kappa", "scott_pi")
 MISSING = "(missing)"
+DEFAULT_TASK = "label"
+#: The bootstrap every agreement figure uses unless told otherwise (``opsloop agreement``,
+#: the monitor and the report), so one coefficient has one interval wherever it is shown.
+N_BOOT = 1000
+SEED = 0
+
+
+@dataclass(frozen=True)
+class TaskLevels:
+    """Each task's level of measurement and, for ordered levels, its category order.
+
+    ``levels[task]`` is nominal, ordinal, interval or ratio; ``categories[task]``
+    the scale order (only for tasks whose taxonomy gives one). A task missing
+    from the mappings is measured at ``default``.
+    """
+
+    levels: dict[str, str] = field(default_factory=dict)
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    default: str = "nominal"
+
+    def level(self, task: str) -> str:
+        return self.levels.get(task, self.default)
+
+
+def task_taxonomy(taxonomy: Taxonomy, task: str) -> TaskTaxonomy | None:
+    """The taxonomy of ``task``: ``[taxonomy.tasks.NAME]``, the root one for the
+    default task ``label``, ``None`` for a task the configuration does not describe.
+
+    >>> tax = Taxonomy(labels=("a", "b"), tasks={"stars": TaskTaxonomy(labels=("1", "2"))})
+    >>> task_taxonomy(tax, "stars").labels, task_taxonomy(tax, "label").labels
+    (('1', '2'), ('a', 'b'))
+    >>> task_taxonomy(tax, "other") is None
+    True
+    """
+    if task in taxonomy.tasks:
+        return taxonomy.tasks[task]
+    if task == DEFAULT_TASK:
+        return taxonomy
+    return None
+
+
+def agreement_levels(
+    taxonomy: Taxonomy, tasks: Iterable[str], overrides: Mapping[str, str] | None = None
+) -> TaskLevels:
+    """The level and scale order of every task, from the taxonomy (plus ``overrides``).
+
+    A task's level is ``[taxonomy.tasks.NAME] level`` (the root ``level`` for
+    the default task ``label``; nominal for a task the taxonomy does not
+    describe). Ordered levels take the scale from ``order`` (else ``labels``);
+    without either, :func:`agreement` orders numeric labels numerically.
+    ``overrides`` (task -> level) replace the taxonomy's level of those tasks.
+
+    >>> tax = Taxonomy(tasks={"stars": TaskTaxonomy(labels=("1", "2", "3"), level="ordinal")})
+    >>> tl = agreement_levels(tax, ["label", "stars"])
+    >>> tl.levels, tl.categories
+    ({'label': 'nominal', 'stars': 'ordinal'}, {'stars': ('1', '2', '3')})
+    """
+    out = TaskLevels()
+    for task in dict.fromkeys(tasks):
+        tt = task_taxonomy(taxonomy, task)
+        level = (overrides or {}).get(task) or (tt.level if tt is not None else "nominal")
+        if level not in LEVELS:
+            raise UsageError(f"unknown level {level!r} (choose from {', '.join(LEVELS)})")
+        out.levels[task] = level
+        if level != "nominal" and tt is not None and tt.ordered_labels:
+            out.categories[task] = tuple(tt.ordered_labels)
+    return out
 
 
 @dataclass(frozen=True)
@@ -100,7 +168,8 @@ def _slice_codes(table: pa.Table, by: Sequence[str]) -> tuple[np.ndarray, list[d
 
 
 def _make_slices(table: pa.Table, by: Sequence[str], categories: Sequence[str] | None,
-                 task_col: str | None) -> tuple[list[_Slice], int]:
+                 task_col: str | None,
+                 task_categories: Mapping[str, Sequence[str]]) -> tuple[list[_Slice], int]:
     n_dup = 0
     out: list[_Slice] = []
     groups: list[tuple[dict[str, str], pa.Table]] = []
@@ -111,7 +180,8 @@ def _make_slices(table: pa.Table, by: Sequence[str], categories: Sequence[str] |
     else:
         groups.append(({}, table))
     for tkey, sub in groups:
-        cats = _category_order(sub["label"], categories)
+        given = task_categories.get(tkey.get(task_col or "", DEFAULT_TASK), categories)
+        cats = _category_order(sub["label"], given)
         coded = encode_labels(sub, categories=cats)
         n_dup += coded.n_duplicates
         rest = [b for b in by if b != task_col]
@@ -185,7 +255,8 @@ def _record(metric: str, sl: _Slice, est: Estimate, opts: _Options, singles: int
         notes.append(f"kappa paradox: raw agreement {est.pa:.3f} but {metric} {est.value:.3f} "
                      "(skewed prevalence); see gwet_ac1")
     extra = {k: v for k, v in (("pa", est.pa), ("pe", est.pe)) if not math.isnan(v)}
-    return MetricRecord(metric, opts.level, dict(sl.key), float(est.value), float(est.ci_low),
+    level = "nominal" if metric == "gwet_ac1" else opts.level  # AC1 is unweighted at any level
+    return MetricRecord(metric, level, dict(sl.key), float(est.value), float(est.ci_low),
                         float(est.ci_high), est.n_items, len(sl.rater_names),
                         se=None if math.isnan(est.se) else float(est.se),
                         interpretation=interp, note="; ".join(notes) or None, extra=extra)
@@ -255,29 +326,56 @@ def _table_columns(table: Any) -> list[str]:
     return list(getattr(table, "columns", []))
 
 
+def _with_derived(table: Any, by: Sequence[str]) -> Any:
+    """``table`` with the derived ``week``/``day`` dimensions of ``by`` it lacks (from
+    ``submitted_at``, as in :mod:`opsloop.metrics._slicing`)."""
+    from opsloop.metrics._slicing import DERIVED, as_ibis, with_dimensions
+
+    have = _table_columns(table)
+    derived = [d for d in by if d in DERIVED and d not in have and "submitted_at" in have]
+    if not derived:
+        return table
+    return with_dimensions(as_ibis(table, "the annotations"), derived)
+
+
+def _check_levels(level: str, levels: Mapping[str, str]) -> None:
+    for name, value in (("", level), *levels.items()):
+        if value not in LEVELS:
+            where = f" for task {name!r}" if name else ""
+            raise UsageError(f"unknown level {value!r}{where} (choose from {', '.join(LEVELS)})")
+
+
 def agreement(
     table: Any,
     *,
     metrics: Sequence[str] | None = None,
     level: str = "nominal",
+    levels: Mapping[str, str] | None = None,
     by: Sequence[str] = (),
     categories: Sequence[str] | None = None,
+    task_categories: Mapping[str, Sequence[str]] | None = None,
     weights: str | None = None,
     confidence: float = 0.95,
-    n_boot: int = 1000,
-    seed: int = 0,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
 ) -> AgreementResult:
     """Inter-rater agreement of a long (item_id, rater_id, label) table, per slice.
 
     ``table`` is a pyarrow Table or an Ibis table (executed on its backend).
     ``metrics`` are registry ids (default: percent agreement, Fleiss' κ,
     Krippendorff's α, Gwet's AC1); ``level`` is nominal, ordinal, interval or
-    ratio. Weighted coefficients use ``weights`` (identity, linear, quadratic,
-    ordinal, ratio) or, by default, the level's (identity, ordinal, quadratic,
-    ratio). ``categories`` fixes the category set and order (an ordinal scale);
-    otherwise labels are ordered numerically when they are all numbers, else
-    alphabetically. A ``task`` column always slices (agreement is per task);
-    ``by`` adds slice columns. Duplicate (item, rater) rows: the last wins.
+    ratio, and ``levels`` (task -> level) sets it per task: several questions
+    about one item (a category and a 1–5 rating) are each measured at their
+    own level (:func:`agreement_levels` reads them from the taxonomy). A table
+    without a ``task`` column is the default task ``label``. Weighted
+    coefficients use ``weights`` (identity, linear, quadratic, ordinal, ratio)
+    or, by default, the level's (identity, ordinal, quadratic, ratio).
+    ``categories`` fixes the category set and order (an ordinal scale), and
+    ``task_categories`` (task -> categories) per task; otherwise labels are
+    ordered numerically when they are all numbers, else alphabetically. A
+    ``task`` column always slices (agreement is per task); ``by`` adds slice
+    columns (``week`` and ``day`` are derived from ``submitted_at`` when the
+    table has no such column). Duplicate (item, rater) rows: the last wins.
     Standard errors follow Gwet (2014) where published, else a seeded item
     bootstrap with ``n_boot`` replicates.
 
@@ -287,8 +385,8 @@ def agreement(
     >>> [round(x.value, 4) for x in r.records]
     [0.6667, 0.4]
     """
-    if level not in LEVELS:
-        raise UsageError(f"unknown level {level!r} (choose from {', '.join(LEVELS)})")
+    per_task = dict(levels or {})
+    _check_levels(level, per_task)
     if weights is not None and weights not in WEIGHTS:
         raise UsageError(f"unknown weights {weights!r} (choose from {', '.join(WEIGHTS)})")
     if not 0 < confidence < 1:
@@ -300,22 +398,26 @@ def agreement(
         if get_metric(m).family != "agreement":
             raise UsageError(f"{m!r} is a quality metric: use quality() / opsloop quality")
     by = tuple(by)
+    table = _with_derived(table, by)
     have = _table_columns(table)
     task_col = "task" if "task" in have else None
     slice_cols = ((task_col,) if task_col and task_col not in by else ()) + by
     columns = list(dict.fromkeys(["item_id", "rater_id", "label", *slice_cols]))
     arrow = _as_arrow(table, columns)
-    if level in ("interval", "ratio"):
-        numeric_values(tuple(_category_order(arrow["label"], categories)))
+    orders = {k: tuple(str(c) for c in v) for k, v in (task_categories or {}).items()}
     opts = _Options(level, weights, confidence, n_boot, seed)
     if arrow.num_rows == 0:
         empty = _Slice({}, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
                        (), (), 0)
         return AgreementResult(tuple(_slice_records(empty, chosen, opts)))
-    slices, n_dup = _make_slices(arrow, slice_cols, categories, task_col)
+    slices, n_dup = _make_slices(arrow, slice_cols, categories, task_col, orders)
     records: list[MetricRecord] = []
     for sl in slices:
-        records.extend(_slice_records(sl, chosen, opts))
+        task = sl.key.get(task_col, DEFAULT_TASK) if task_col else DEFAULT_TASK
+        sl_opts = replace(opts, level=per_task.get(task, level))
+        if sl_opts.level in ("interval", "ratio"):
+            numeric_values(sl.categories)
+        records.extend(_slice_records(sl, chosen, sl_opts))
     return AgreementResult(tuple(records), n_duplicates=n_dup)
 
 

@@ -10,11 +10,15 @@ names in ``tests/``); a test fails when one is missing.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from opsloop.errors import UsageError
 
 ALL_LEVELS = ("nominal", "ordinal", "interval", "ratio")
+#: ``intra_rater``: agreement of raters with themselves (intra_rater_agreement()).
+FAMILIES = ("agreement", "quality", "intra_rater")
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,7 @@ class MetricSpec:
     """One metric: ``id`` (stable, used in JSON and the CLI), family and levels."""
 
     id: str
-    family: str  # 'agreement' | 'quality'
+    family: str  # 'agreement' | 'quality' | 'intra_rater'
     description: str
     levels: tuple[str, ...]
     references: tuple[str, ...]
@@ -37,18 +41,35 @@ def register(spec: MetricSpec) -> MetricSpec:
     """Add a metric; ids are unique."""
     if spec.id in _REGISTRY:
         raise ValueError(f"metric {spec.id!r} is already registered")
-    if spec.family not in ("agreement", "quality"):
+    if spec.family not in FAMILIES:
         raise ValueError(f"unknown family {spec.family!r}")
     _REGISTRY[spec.id] = spec
     return spec
 
 
-def get_metric(metric_id: str) -> MetricSpec:
-    try:
-        return _REGISTRY[metric_id]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise UsageError(f"unknown metric {metric_id!r} (known: {known})") from None
+def get_metric(metric_id: str, family: str | None = None) -> MetricSpec:
+    """The registered metric ``metric_id`` (of ``family``, when given), else a clear error."""
+    spec = _REGISTRY.get(metric_id)
+    if spec is not None and family in (None, spec.family):
+        return spec
+    known = sorted(k for k, v in _REGISTRY.items() if family in (None, v.family))
+    close = difflib.get_close_matches(metric_id, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    if spec is not None:
+        kind = spec.family.replace("_", "-")
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise UsageError(
+            f"{metric_id!r} is {article} {kind} metric, not a {family} one{hint}; "
+            f"the {family} metrics are: {', '.join(known)}"
+        )
+    what = f"{family} metric" if family else "metric"
+    raise UsageError(f"unknown {what} {metric_id!r}{hint}; known: {', '.join(known)}")
+
+
+def check_metric_ids(metric_ids: Sequence[str], family: str) -> None:
+    """Raise a clear error for any id that is not a registered metric of ``family``."""
+    for metric_id in metric_ids:
+        get_metric(metric_id, family)
 
 
 def list_metrics(family: str | None = None) -> tuple[MetricSpec, ...]:
@@ -143,6 +164,27 @@ for _spec in (
     MetricSpec("critical_error", "quality",
                "Error rate on content whose true label has severity ≥ critical_severity.",
                _Q, ("test_moderation_rates_hand_computed",), count_based=False),
+):
+    register(_spec)
+
+for _spec in (
+    MetricSpec("intra_percent_agreement", "intra_rater",
+               "Pool and per rater: share of agreeing pairs among the repeated labels of "
+               "one item by one rater, each unit once (Fleiss, 1971; Wilson 1927 interval).",
+               ALL_LEVELS, ("test_dawid_skene_observer1_percent_agreement",
+                            "test_constant_repeats_give_one"),
+               per="rater", count_based=False),
+    MetricSpec("intra_cohen_kappa", "intra_rater",
+               "Pool and per rater: Cohen's κ between a rater's first and second label of "
+               "an item; linear weights for ordinal, quadratic for interval (Cohen, 1968).",
+               ALL_LEVELS, ("test_dawid_skene_observer1_kappa",), per="rater",
+               count_based=False),
+    MetricSpec("intra_krippendorff_alpha", "intra_rater",
+               "Pool and per rater: Krippendorff's α with units (item, rater) and the "
+               "repeats as values (Krippendorff, 2011).",
+               ALL_LEVELS, ("test_dawid_skene_observer1_alpha",
+                            "test_alpha_two_labels_matches_krippendorff"),
+               per="rater", count_based=False),
 ):
     register(_spec)
 

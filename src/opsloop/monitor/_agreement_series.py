@@ -17,8 +17,14 @@ the categories of a task are the labels seen in it over the whole table. Only
 items rated by two or more raters in the period are paired; single ratings
 enter AC1's category prevalence as in ``agreement()``. An item rated in two
 periods counts in each with the ratings of that period. Annotations are
-expected to be unique per (item, rater, task), as the workspace guarantees
-(a duplicate would count as a further rating).
+expected to be unique per (item, rater, task), as the workspace's annotation
+view guarantees (a duplicate would count as a further rating).
+
+Each task is measured at its own level (``levels``, from the taxonomy via
+:func:`opsloop.metrics._agreement.agreement_levels`), and the count patterns
+are handed to the bootstrap in the order ``agreement()`` hands them, with the
+same replicates and seed: a week's α here has the value *and the interval*
+that ``opsloop agreement --by week`` prints for that week.
 
 >>> import pyarrow as pa, ibis, datetime as dt
 >>> d = [dt.datetime(2025, 1, 6)] * 6
@@ -41,12 +47,14 @@ import ibis
 import numpy as np
 
 from opsloop.errors import UsageError
-from opsloop.metrics import ItemCounts, gwet_family, krippendorff_alpha
+from opsloop.metrics import ItemCounts, agreement, gwet_family, krippendorff_alpha
+from opsloop.metrics._agreement import N_BOOT, SEED, TaskLevels
 from opsloop.monitor._periods import day_from_number, week_label
 
 AGREEMENT_KPIS = ("krippendorff_alpha", "gwet_ac1")
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
-DEFAULT_N_BOOT = 200
+DEFAULT_N_BOOT = N_BOOT
+WHOLE_PERIOD = "all data"
 
 
 def _clean(x: float) -> float | None:
@@ -60,11 +68,13 @@ class AgreementPoint:
     ``n_items`` counts the items with two or more ratings in the period,
     ``n_raters`` the raters who rated anything in it; ``where`` is
     ``{"task": …}`` when the annotations hold several tasks, else empty.
+    ``start`` is ``None`` for the whole period of undated annotations;
+    ``level`` is α's level of measurement (AC1 is nominal).
     """
 
     metric: str
     period: str
-    start: dt.date
+    start: dt.date | None
     value: float
     ci_low: float
     ci_high: float
@@ -73,12 +83,13 @@ class AgreementPoint:
     n_raters: int
     where: dict[str, str] = field(default_factory=dict)
     note: str | None = None
+    level: str = "nominal"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
             "period": self.period,
-            "start": self.start.isoformat(),
+            "start": None if self.start is None else self.start.isoformat(),
             "value": _clean(self.value),
             "ci_low": _clean(self.ci_low),
             "ci_high": _clean(self.ci_high),
@@ -86,6 +97,7 @@ class AgreementPoint:
             "n_items": self.n_items,
             "n_raters": self.n_raters,
             "where": dict(self.where),
+            "level": self.level,
             "note": self.note,
         }
 
@@ -129,7 +141,7 @@ def _numeric(categories: Sequence[str]) -> np.ndarray:
 def _patterns(
     t: ibis.Table, categories: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(period, task code, pattern rows, multiplicities), sorted by period, task and pattern."""
+    """(period, task, pattern rows, multiplicities) of every (period, task)."""
     cols = [f"__c{j}" for j in range(len(categories))]
     per_item = t.group_by(["__p", "__task", "item_id"]).aggregate(
         **{c: (t.label == cat).cast("int64").sum() for c, cat in zip(cols, categories, strict=True)}
@@ -145,8 +157,45 @@ def _patterns(
         [arrow[c].to_numpy(zero_copy_only=False).astype(np.float64) for c in cols]
     )
     mult = arrow["__m"].to_numpy().astype(np.float64)
-    order = np.lexsort([*(rows[:, j] for j in reversed(range(rows.shape[1]))), tasks, periods])
-    return periods[order], tasks[order], rows[order], mult[order]
+    return periods, tasks, rows, mult
+
+
+def compressed(rows: np.ndarray, mult: np.ndarray) -> ItemCounts:
+    """Count patterns in the order :func:`opsloop.metrics.compress` gives them.
+
+    ``compress`` sorts the distinct count vectors by the number they spell in
+    base ``max + 1`` (the last category most significant), or lexicographically
+    (the first most significant) when that number would overflow. The seeded
+    bootstrap draws per pattern, so the same order gives the same replicates.
+
+    >>> compressed(np.array([[0.0, 2.0], [2.0, 0.0], [1.0, 1.0]]), np.ones(3)).rows.tolist()
+    [[2.0, 0.0], [1.0, 1.0], [0.0, 2.0]]
+    """
+    keep = rows.sum(axis=1) > 0
+    rows, mult = rows[keep], mult[keep]
+    if rows.shape[0] == 0:
+        return ItemCounts(np.zeros((0, rows.shape[1])), np.zeros(0))
+    q = rows.shape[1]
+    base = int(rows.max()) + 1
+    if q * math.log2(base) < 62:
+        key = rows.astype(np.int64) @ (base ** np.arange(q, dtype=np.int64))
+        order = np.argsort(key, kind="stable")
+    else:
+        order = np.lexsort(rows.T[::-1])
+    return ItemCounts(rows[order], mult[order])
+
+
+def _check(metrics: Sequence[str], levels: TaskLevels, confidence: float) -> None:
+    bad = [m for m in metrics if m not in AGREEMENT_KPIS]
+    if bad or not metrics:
+        raise UsageError(
+            f"agreement KPIs are {', '.join(AGREEMENT_KPIS)}, not {', '.join(bad) or 'none'}"
+        )
+    for level in (levels.default, *levels.levels.values()):
+        if level not in LEVELS:
+            raise UsageError(f"unknown level {level!r} (choose from {', '.join(LEVELS)})")
+    if not 0 < confidence < 1:
+        raise UsageError(f"confidence must be between 0 and 1, not {confidence}")
 
 
 def agreement_by_period(
@@ -155,31 +204,27 @@ def agreement_by_period(
     period: str = "week",
     metrics: Sequence[str] = AGREEMENT_KPIS,
     level: str = "nominal",
+    levels: TaskLevels | None = None,
     categories: Sequence[str] | None = None,
     confidence: float = 0.95,
     n_boot: int = DEFAULT_N_BOOT,
-    seed: int = 0,
+    seed: int = SEED,
 ) -> dict[str, list[AgreementPoint]]:
     """Krippendorff's α and/or Gwet's AC1 per period (ISO week or day) of ``submitted_at``.
 
     ``annotations`` is a long (item_id, rater_id, label, submitted_at[, task])
     Ibis table; the counting runs on its backend. ``level`` is α's level of
-    measurement (AC1 is always nominal); ``categories`` fixes the category
-    set and order (an ordinal scale), otherwise the labels seen in each task
-    are used, ordered numerically when they are all numbers. α's interval is
-    an item bootstrap with ``n_boot`` replicates (cheap: it resamples count
-    patterns; 0 for none); AC1's is analytic. Returns a list of points per
-    metric, ordered by task and period.
+    measurement (AC1 is always nominal) and ``levels`` sets it, with the scale
+    order, per task (a :class:`~opsloop.metrics._agreement.TaskLevels`);
+    ``categories`` fixes the category set and order of every task (an
+    ordinal scale), otherwise a task's labels seen over the whole table are
+    used, ordered numerically when they are all numbers. α's interval is an
+    item bootstrap with ``n_boot`` replicates and ``seed`` (cheap: it
+    resamples count patterns; 0 for none), as in ``agreement()``; AC1's is
+    analytic. Returns a list of points per metric, ordered by task and period.
     """
-    bad = [m for m in metrics if m not in AGREEMENT_KPIS]
-    if bad or not metrics:
-        raise UsageError(
-            f"agreement KPIs are {', '.join(AGREEMENT_KPIS)}, not {', '.join(bad) or 'none'}"
-        )
-    if level not in LEVELS:
-        raise UsageError(f"unknown level {level!r} (choose from {', '.join(LEVELS)})")
-    if not 0 < confidence < 1:
-        raise UsageError(f"confidence must be between 0 and 1, not {confidence}")
+    tl = levels if levels is not None else TaskLevels({}, {}, level)
+    _check(metrics, tl, confidence)
     missing = [
         c for c in ("item_id", "rater_id", "label", "submitted_at") if c not in annotations.columns
     ]
@@ -187,58 +232,86 @@ def agreement_by_period(
         raise UsageError(f"the annotations have no column(s) {', '.join(missing)}")
     a = annotations
     day = (a.submitted_at.epoch_seconds() // 86400).cast("int64")
-    task = a.task.cast("string").fill_null("") if "task" in a.columns else ibis.literal("")
+    task = a.task.cast("string").fill_null("") if "task" in a.columns else ibis.literal("label")
     t = a.filter(a.submitted_at.notnull() & a.label.notnull() & a.item_id.notnull()).mutate(
         __p=period_day(day, period), __task=task, label=a.label.cast("string")
     )
     seen = t.group_by(["__task", "label"]).aggregate(__n=t.count()).to_pyarrow().to_pylist()
-    if categories is not None:
-        cats = [str(c) for c in categories]
-        unknown = sorted({r["label"] for r in seen} - set(cats))
-        if unknown:
-            raise UsageError(f"label {unknown[0]!r} is not one of the categories")
-    else:
-        cats = _order(sorted({r["label"] for r in seen}))
+    task_names = sorted({r["__task"] for r in seen})
+    labels_of = {name: {r["label"] for r in seen if r["__task"] == name} for name in task_names}
+    scales: dict[str, list[str]] = {}
+    for name in task_names:
+        given = tl.categories.get(name, categories)
+        if given is not None:
+            scale = [str(c) for c in given]
+            unknown = sorted(labels_of[name] - set(scale))
+            if unknown:
+                raise UsageError(f"label {unknown[0]!r} is not one of the categories {scale}")
+            scales[name] = scale
+        else:  # like agreement(): a task's categories are the labels seen in it, in order
+            scales[name] = _order(sorted(labels_of[name]))
     out: dict[str, list[AgreementPoint]] = {m: [] for m in metrics}
+    cats = sorted({c for scale in scales.values() for c in scale})
     if not cats:
         return out
     raters = t.group_by(["__p", "__task"]).aggregate(__r=t.rater_id.nunique()).to_pyarrow()
     n_raters = {(int(r["__p"]), r["__task"]): int(r["__r"]) for r in raters.to_pylist()}
     periods, tasks, rows, mult = _patterns(t, cats)
-    task_names = sorted({r["__task"] for r in seen})
-    for task_name in task_names:
-        in_task = tasks == task_name
-        if categories is not None:
-            task_cats = cats
-        else:  # like agreement(): a task's categories are the labels seen in it, in order
-            seen_cols = rows[in_task].sum(axis=0) > 0
-            task_cats = _order([c for c, u in zip(cats, seen_cols, strict=True) if u])
-        cols = [cats.index(c) for c in task_cats]
-        values = _numeric(task_cats) if level in ("interval", "ratio") else None
-        where = {"task": task_name} if len(task_names) > 1 else {}
+    for name in task_names:
+        scale = scales[name]
+        cols = [cats.index(c) for c in scale]
+        lvl = tl.level(name)
+        values = _numeric(scale) if lvl in ("interval", "ratio") else None
+        where = {"task": name} if len(task_names) > 1 else {}
+        in_task = tasks == name
         for p in np.unique(periods[in_task]).tolist():
             sel = in_task & (periods == p)
-            ic = ItemCounts(rows[sel][:, cols], mult[sel])
+            ic = compressed(rows[sel][:, cols], mult[sel])
+            n_r = n_raters.get((int(p), name), 0)
             for m in metrics:
                 if m == "krippendorff_alpha":
                     est = krippendorff_alpha(
-                        ic, level, values, confidence=confidence, n_boot=n_boot, seed=seed
+                        ic, lvl, values, confidence=confidence, n_boot=n_boot, seed=seed
                     )
                 else:
-                    est = gwet_family("gwet_ac1", ic, np.eye(len(task_cats)), confidence)
+                    est = gwet_family("gwet_ac1", ic, np.eye(len(scale)), confidence)
                 out[m].append(
                     AgreementPoint(
-                        m,
-                        period_label(int(p), period),
-                        day_from_number(int(p)),
-                        float(est.value),
-                        float(est.ci_low),
-                        float(est.ci_high),
-                        float(est.se),
-                        int(est.n_items),
-                        n_raters.get((int(p), task_name), 0),
-                        where,
-                        est.note,
+                        m, period_label(int(p), period), day_from_number(int(p)),
+                        float(est.value), float(est.ci_low), float(est.ci_high), float(est.se),
+                        int(est.n_items), n_r, where, est.note,
+                        lvl if m == "krippendorff_alpha" else "nominal",
                     )
-                )
+                )  # fmt: skip
+    return out
+
+
+def agreement_whole_period(
+    annotations: ibis.Table,
+    *,
+    metrics: Sequence[str] = AGREEMENT_KPIS,
+    levels: TaskLevels | None = None,
+    confidence: float = 0.95,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = SEED,
+) -> dict[str, list[AgreementPoint]]:
+    """α and/or AC1 per task over every annotation, dated or not: :func:`agreement` itself
+    (the figures of ``opsloop agreement`` on the same table), as points of one period
+    labelled :data:`WHOLE_PERIOD` (``start`` is ``None``)."""
+    tl = levels if levels is not None else TaskLevels()
+    _check(metrics, tl, confidence)
+    cols = [c for c in ("item_id", "rater_id", "label", "task") if c in annotations.columns]
+    result = agreement(
+        annotations.select(*cols), metrics=list(metrics), level=tl.default, levels=tl.levels,
+        task_categories=tl.categories, confidence=confidence, n_boot=n_boot, seed=seed,
+    )  # fmt: skip
+    tasks = {r.slice.get("task", "label") for r in result.records}
+    out: dict[str, list[AgreementPoint]] = {m: [] for m in metrics}
+    for r in result.records:
+        where = {"task": r.slice["task"]} if len(tasks) > 1 and "task" in r.slice else {}
+        se = math.nan if r.se is None else r.se
+        level = r.level if r.metric == "krippendorff_alpha" else "nominal"
+        point = AgreementPoint(r.metric, WHOLE_PERIOD, None, r.value, r.ci_low, r.ci_high, se,
+                               r.n_items, r.n_raters, where, r.note, level)  # fmt: skip
+        out[r.metric].append(point)
     return out

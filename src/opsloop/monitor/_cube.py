@@ -12,8 +12,9 @@ cube itself is a few hundred thousand rows of numpy arrays.
 Measures (sums over the rows of a source):
 
 ======================  ==========================================================
-annotations             ``ann_n``; handling time ``aht_n, aht_s, aht_s2``; cost
-                        ``cost_n, cost_s, cost_s2``; SLA ``sla_n, sla_k``
+annotations             ``ann_n`` labels; work: ``sub_n`` items handled, handling
+                        time ``aht_n, aht_s, aht_s2``, cost ``cost_n, cost_s,
+                        cost_s2``, SLA ``sla_n, sla_k`` (per item handled)
 annotations × gold      ``g_n, g_k`` (accuracy) and ``hp_*, leak_*, over_*, wp_*,
                         crit_*`` (``_n`` denominator, ``_k`` hits); severity sums
                         ``sev_s, sev_se, sev_s2, sev_s2e``
@@ -22,13 +23,17 @@ annotations × audits    ``aud_n, aud_k``; Hájek sums ``aud_w, aud_wy, aud_a, a
 
 Dimensions are low-cardinality string columns of the annotation view (item
 and rater attributes joined), plus ``tenure``: the rater's time since
-``hired_at`` when the annotation was submitted, in bands.
+``hired_at`` when the annotation was submitted, in bands. When the annotations
+answer several questions, ``task`` is always a dimension: quality sums are
+per task, and work sums count each (item, rater) submission once over all
+tasks (:mod:`opsloop.monitor._sums`). Without any ``submitted_at`` the cube
+can hold the whole period in one day (``dated=False``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import ibis
 import numpy as np
@@ -39,7 +44,16 @@ import pyarrow.compute as pc
 from opsloop.config import Config
 from opsloop.engine import Workspace
 from opsloop.errors import UsageError
-from opsloop.metrics import MISSING, severity_expr
+from opsloop.metrics import MISSING
+from opsloop.metrics._agreement import DEFAULT_TASK
+from opsloop.monitor._sums import (
+    indicators,
+    sums_annotations,
+    sums_audits,
+    sums_gold,
+    task_taxonomies,
+    with_submission_weights,
+)
 from opsloop.views import annotation_view
 
 IntArray = npt.NDArray[np.int64]
@@ -51,7 +65,6 @@ TENURE_BANDS: tuple[tuple[int, str], ...] = (
     (180, "90-179 days"),
 )
 TENURE_LAST = "180+ days"
-COST_COLUMNS = ("cost", "unit_cost", "unit_cost_usd", "cost_usd", "price")
 # columns that are never dimensions: keys, labels, free text, timestamps, numbers
 _NOT_DIMENSIONS = {
     "item_id",
@@ -73,8 +86,11 @@ GOLD_MEASURES = (
 )  # fmt: skip
 AUDIT_MEASURES = ("aud_n", "aud_k", "aud_w", "aud_wy", "aud_a", "aud_ay")
 ANNOTATION_MEASURES = (
-    "ann_n", "aht_n", "aht_s", "aht_s2", "cost_n", "cost_s", "cost_s2", "sla_n", "sla_k",
+    "ann_n", "sub_n", "aht_n", "aht_s", "aht_s2", "cost_n", "cost_s", "cost_s2", "sla_n", "sla_k",
 )  # fmt: skip
+#: Measures of work (per item handled, over all tasks); the others are per task.
+WORK_MEASURES = ANNOTATION_MEASURES[1:]
+TASK = "task"
 MEASURES = ANNOTATION_MEASURES + GOLD_MEASURES + AUDIT_MEASURES
 
 
@@ -96,7 +112,11 @@ class Cube:
     ``codes[dim][i]`` indexes ``levels[dim]``; ``day[i]`` counts days since
     1970-01-01; ``sums[measure][i]`` is the sum over the source rows of cell ``i``.
     ``sources`` says which of annotations, gold and audits fed the cube and
-    ``notes`` what could not be measured.
+    ``notes`` what could not be measured. ``tasks`` are the questions the
+    annotations answer; with more than one, ``task`` is a dimension, quality
+    sums are per task and work sums count each item handled once over all tasks
+    (:mod:`opsloop.monitor._sums`). An undated cube (``dated`` false: no
+    annotation has ``submitted_at``) holds the whole period in day 0.
     """
 
     dims: tuple[str, ...]
@@ -106,17 +126,59 @@ class Cube:
     sums: dict[str, FloatArray]
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    tasks: tuple[str, ...] = ()
+    dated: bool = True
+
+    def __post_init__(self) -> None:
+        sub = self.sums.get("sub_n")
+        if "ann_n" in self.sums and (sub is None or not np.asarray(sub).any()):
+            # a cube built by hand without items handled: one label per item handled
+            # (a real cube has sub_n > 0 wherever it has labels)
+            object.__setattr__(self, "sums", {**self.sums, "sub_n": self.sums["ann_n"]})
 
     def __len__(self) -> int:
         return len(self.day)
 
     @property
     def first_day(self) -> int | None:
-        return int(self.day.min()) if len(self.day) else None
+        return int(self.day.min()) if len(self.day) and self.dated else None
 
     @property
     def last_day(self) -> int | None:
-        return int(self.day.max()) if len(self.day) else None
+        return int(self.day.max()) if len(self.day) and self.dated else None
+
+    @property
+    def multitask(self) -> bool:
+        """Whether the annotations answer several questions (``task`` is a dimension)."""
+        return len(self.tasks) > 1 and TASK in self.levels
+
+    def before(self, stop: int) -> Cube:
+        """The cells of the days before ``stop`` (days since 1970-01-01)."""
+        keep = self.day < stop
+        return replace(
+            self,
+            day=self.day[keep],
+            codes={d: c[keep] for d, c in self.codes.items()},
+            sums={m: v[keep] for m, v in self.sums.items()},
+        )
+
+    def for_task(self, task: str) -> Cube:
+        """The cells of one task, without the ``task`` dimension (itself when single-task)."""
+        if not self.multitask:
+            return self
+        keep = self.mask({TASK: task})
+        dims = tuple(d for d in self.dims if d != TASK)
+        return Cube(
+            dims,
+            {d: self.levels[d] for d in dims},
+            self.day[keep],
+            {d: self.codes[d][keep] for d in dims},
+            {m: v[keep] for m, v in self.sums.items()},
+            self.sources,
+            self.notes,
+            (task,),
+            self.dated,
+        )
 
     def check_dimensions(self, dims: Sequence[str]) -> None:
         for d in dims:
@@ -202,11 +264,6 @@ class Cube:
 # --- building the cube from a workspace ------------------------------------------
 
 
-def cost_column(columns: Sequence[str]) -> str | None:
-    """The annotation column holding the cost of one annotation, if any."""
-    return next((c for c in COST_COLUMNS if c in columns), None)
-
-
 def tenure_expr(view: ibis.Table) -> ibis.StringValue:
     """The rater's tenure band when the annotation was submitted (from ``hired_at``)."""
     days = (view.submitted_at.epoch_seconds() - view.hired_at.epoch_seconds()) / 86400.0
@@ -222,7 +279,7 @@ def candidate_dimensions(view: ibis.Table) -> list[str]:
     schema = view.schema()
     out = []
     for name, dtype in schema.items():
-        if name in _NOT_DIMENSIONS or name.startswith("_") or name.endswith("_id"):
+        if name in _NOT_DIMENSIONS or name.startswith(("_", "opsloop_")) or name.endswith("_id"):
             continue
         if dtype.is_string() or dtype.is_boolean():
             out.append(name)
@@ -271,116 +328,6 @@ def choose_dimensions(
 
 def _day(t: ibis.Table) -> ibis.IntegerValue:
     return (t.submitted_at.epoch_seconds() // 86400).cast("int64")
-
-
-def _sums_annotations(t: ibis.Table, config: Config) -> dict[str, ibis.Scalar]:
-    out: dict[str, ibis.Scalar] = {"ann_n": t.count().cast("float64")}
-    if "duration_s" in t.columns:
-        d = t.duration_s.cast("float64")
-        out |= {
-            "aht_n": d.notnull().cast("float64").sum(),
-            "aht_s": d.sum(),
-            "aht_s2": (d * d).sum(),
-        }
-    cost = cost_column(t.columns)
-    if cost is not None:
-        c = t[cost].cast("float64")
-        out |= {
-            "cost_n": c.notnull().cast("float64").sum(),
-            "cost_s": c.sum(),
-            "cost_s2": (c * c).sum(),
-        }
-    if config.sla_hours is not None and "created_at" in t.columns:
-        hours = (t.submitted_at.epoch_seconds() - t.created_at.epoch_seconds()) / 3600.0
-        known = t.created_at.notnull()
-        out |= {
-            "sla_n": known.cast("float64").sum(),
-            "sla_k": (known & (hours <= config.sla_hours)).cast("float64").sum(),
-        }
-    return out
-
-
-def _num(cond: ibis.BooleanValue) -> ibis.FloatingValue:
-    return cond.fill_null(False).cast("float64")
-
-
-def _indicators(t: ibis.Table, config: Config) -> ibis.Table:
-    """Per-row 0/1 indicators computed once, so the sums are plain products.
-
-    ``__has`` gold known, ``__ok`` label equals gold, ``__tb``/``__lb`` gold/given
-    label benign, ``__hp`` honeypot, ``__sev`` gold severity, ``__aud`` audited,
-    ``__y`` audit verdict correct, ``__w``/``__a`` Hájek weight and variance factor.
-    """
-    tax = config.taxonomy
-    cols: dict[str, ibis.Value] = {}
-    if "truth" in t.columns:
-        cols["__has"] = _num(t.truth.notnull())
-        cols["__ok"] = _num(t.label == t.truth)
-        if tax.benign:
-            cols["__tb"] = _num(t.truth.isin(list(tax.benign)))
-            cols["__lb"] = _num(t.label.isin(list(tax.benign)))
-        if "is_gold_check" in t.columns:
-            cols["__hp"] = _num(t.is_gold_check)
-        if tax.severity:
-            cols["__sev"] = severity_expr(t.truth, tax).fill_null(0.0)
-    if "verdict" in t.columns:
-        has = t.verdict.notnull()
-        cols["__aud"] = _num(has)
-        cols["__y"] = _num(t.verdict == "correct")
-        if "inclusion_prob" in t.columns:
-            pi = t.inclusion_prob.cast("float64").fill_null(1.0)
-            valid = has & (pi > 0) & (pi <= 1)
-            cols["__w"] = ibis.ifelse(valid, 1.0 / pi, 0.0)
-            cols["__a"] = ibis.ifelse(valid, (1.0 - pi) / (pi * pi), 0.0)
-    return t.mutate(**cols) if cols else t
-
-
-def _sums_gold(t: ibis.Table, config: Config) -> dict[str, ibis.Scalar]:
-    """Gold sums over the rows whose gold label (``truth``) is known."""
-    tax = config.taxonomy
-    has, ok = t["__has"], t["__ok"]
-    out: dict[str, ibis.Scalar] = {"g_n": has.sum(), "g_k": ok.sum()}
-    if "__hp" in t.columns:
-        out |= {"hp_n": (t["__hp"] * has).sum(), "hp_k": (t["__hp"] * ok).sum()}
-    if "__tb" in t.columns:
-        violating = has * (1.0 - t["__tb"])
-        both = violating * (1.0 - t["__lb"])
-        out |= {
-            "leak_n": violating.sum(),
-            "leak_k": (violating * t["__lb"]).sum(),
-            "over_n": (has * t["__tb"]).sum(),
-            "over_k": (has * t["__tb"] * (1.0 - t["__lb"])).sum(),
-            "wp_n": both.sum(),
-            "wp_k": (both * (1.0 - ok)).sum(),
-        }
-    if "__sev" in t.columns:
-        sev = t["__sev"] * has
-        err = has - ok
-        out |= {
-            "sev_s": sev.sum(),
-            "sev_se": (sev * err).sum(),
-            "sev_s2": (sev * sev).sum(),
-            "sev_s2e": (sev * sev * err).sum(),
-        }
-        if tax.critical_severity is not None:
-            crit = _num(t["__sev"] >= float(tax.critical_severity)) * has
-            out |= {"crit_n": crit.sum(), "crit_k": (crit * err).sum()}
-    return out
-
-
-def _sums_audits(t: ibis.Table) -> dict[str, ibis.Scalar]:
-    """Audit sums over the rows that were audited."""
-    aud, y = t["__aud"], t["__y"]
-    w = t["__w"] if "__w" in t.columns else aud
-    out: dict[str, ibis.Scalar] = {
-        "aud_n": aud.sum(),
-        "aud_k": y.sum(),
-        "aud_w": w.sum(),
-        "aud_wy": (w * y).sum(),
-    }
-    if "__a" in t.columns:
-        out |= {"aud_a": t["__a"].sum(), "aud_ay": (t["__a"] * y).sum()}
-    return out
 
 
 def _left_join(left: ibis.Table, right: ibis.Table, keys: Sequence[str]) -> ibis.Table:
@@ -448,6 +395,22 @@ def _to_arrays(
     return levels, day, codes, sums
 
 
+def task_names(annotations: ibis.Table) -> tuple[str, ...]:
+    """The tasks (questions) the annotations answer, sorted; ``("label",)`` without a column."""
+    if TASK not in annotations.columns:
+        return (DEFAULT_TASK,)
+    col = annotations[TASK].cast("string").fill_null(DEFAULT_TASK)
+    values = annotations.select(__t=col).distinct().to_pyarrow()["__t"].to_pylist()
+    return tuple(sorted(str(v) for v in values)) or (DEFAULT_TASK,)
+
+
+def has_dates(annotations: ibis.Table) -> bool:
+    """Whether any annotation has a ``submitted_at`` date."""
+    if "submitted_at" not in annotations.columns:
+        return False
+    return bool(annotations.submitted_at.notnull().any().to_pyarrow().as_py())
+
+
 def group_sums(
     annotations: ibis.Table,
     config: Config,
@@ -456,22 +419,30 @@ def group_sums(
     audits: ibis.Table | None = None,
     keys: Sequence[str] = (),
     by_day: bool = False,
+    tasks: Sequence[str] | None = None,
 ) -> pa.Table:
     """Every measure's sums per combination of ``keys`` (and per day with ``by_day``).
 
     ``keys`` are columns of the annotations (or ``tenure``); the day is the
     column ``__day`` (days since 1970-01-01). This is the cube's query, also
-    used for other groupings (e.g. per rater).
+    used for other groupings (e.g. per rater). ``tasks`` (default: read from
+    the annotations) are the questions answered: with several, quality sums
+    follow each row's task taxonomy (group by ``task`` to keep them apart) and
+    work sums count each (item, rater) submission once
+    (:mod:`opsloop.monitor._sums`).
     """
     dims = list(keys)
-    joined = join_truth_and_verdict(annotations, gold, audits)
+    names = tuple(tasks) if tasks is not None else task_names(annotations)
+    multitask = len(names) > 1
+    weighted = with_submission_weights(annotations, multitask)
+    joined = join_truth_and_verdict(weighted, gold, audits)
     dated = by_day or "tenure" in dims
-    base = _indicators(_with_dims(joined, dims, dated=dated), config)
-    sums = _sums_annotations(base, config)
+    base = indicators(_with_dims(joined, dims, dated=dated), task_taxonomies(config, names))
+    sums = sums_annotations(base, config, multitask)
     if gold is not None:
-        sums |= _sums_gold(base, config)
+        sums |= sums_gold(base)
     if audits is not None:
-        sums |= _sums_audits(base)
+        sums |= sums_audits(base)
     group = [*(["__day"] if by_day else []), *dims]
     return (base.group_by(group) if group else base).aggregate(**sums).to_pyarrow()
 
@@ -485,39 +456,62 @@ def build_cube(
     dims: Sequence[str] | None = None,
     max_levels: int = MAX_LEVELS,
     level_counts: Mapping[str, int] | None = None,
+    dated: bool | None = True,
+    tasks: Sequence[str] | None = None,
 ) -> Cube:
     """Aggregate annotations (joined with items and raters), gold and audits into a cube.
 
     ``dims`` defaults to every string column with 2 to ``max_levels`` values,
-    plus ``tenure`` when raters have ``hired_at``. Annotations without
-    ``submitted_at`` cannot be placed in time and are left out.
+    plus ``tenure`` when raters have ``hired_at``; ``task`` is always one when
+    the annotations answer several questions. With ``dated`` true, annotations
+    without ``submitted_at`` cannot be placed in time and are left out (a
+    :class:`UsageError` when none is dated); ``dated=False`` sums every
+    annotation into one whole-period cell per slice (day 0, ``Cube.dated``
+    false); ``dated=None`` chooses: dated when any annotation has a date.
+    ``tasks`` (default: read from the annotations) are the questions answered.
     """
-    if "submitted_at" not in annotations.columns:
+    if dated is None:
+        dated = has_dates(annotations)
+    if dated and "submitted_at" not in annotations.columns:
         raise UsageError("the annotations have no submitted_at column: KPIs need dates")
+    tasks = tuple(tasks) if tasks is not None else task_names(annotations)
     chosen, notes = choose_dimensions(annotations, dims, max_levels, level_counts)
-    table = group_sums(annotations, config, gold=gold, audits=audits, keys=chosen, by_day=True)
+    if len(tasks) > 1 and TASK not in chosen:
+        chosen.insert(0, TASK)
+    if not dated:
+        chosen = [d for d in chosen if d != "tenure"]
+    table = group_sums(annotations, config, gold=gold, audits=audits, keys=chosen,
+                       by_day=dated, tasks=tasks)  # fmt: skip
     if gold is None:
         notes.append("no gold labels: accuracy and the error KPIs are not measured")
     if audits is None:
         notes.append("no audits: audit accuracy and coverage are not measured")
     sources = ["annotations", *(["gold"] if gold is not None else []),
                *(["audits"] if audits is not None else [])]  # fmt: skip
-    parts = [table]
-    levels, day, codes, sums = _to_arrays(parts, chosen)
-    if len(day) == 0:
+    if not dated:
+        table = table.append_column("__day", pa.array(np.zeros(table.num_rows, np.int64)))
+    levels, day, codes, sums = _to_arrays([table], chosen)
+    if len(day) == 0 and dated:
         raise UsageError("no annotation has a submitted_at date: KPIs over time need dates")
-    return Cube(tuple(chosen), levels, day, codes, sums, tuple(sources), tuple(notes))
+    return Cube(tuple(chosen), levels, day, codes, sums, tuple(sources), tuple(notes), tasks,
+                dated)  # fmt: skip
 
 
 def workspace_cube(
-    ws: Workspace, *, dims: Sequence[str] | None = None, max_levels: int = MAX_LEVELS
+    ws: Workspace,
+    *,
+    dims: Sequence[str] | None = None,
+    max_levels: int = MAX_LEVELS,
+    dated: bool | None = True,
 ) -> Cube:
-    """The cube of a workspace's annotations, gold and audits."""
+    """The cube of a workspace's annotations, gold and audits (``dated``: see
+    :func:`build_cube`; ``None`` gives a whole-period cube when nothing is dated)."""
     if not ws.has_table("annotations"):
         raise UsageError(
             "the workspace has no annotations yet: run `opsloop ingest annotations FILE`"
         )
     view = annotation_view(ws)
+    tasks, any_dated = _task_profile(ws.table("annotations"))
     return build_cube(
         view,
         ws.config,
@@ -526,7 +520,23 @@ def workspace_cube(
         dims=dims,
         max_levels=max_levels,
         level_counts=_level_counts(ws, view),
+        dated=any_dated if dated is None else dated,
+        tasks=tasks,
     )
+
+
+def _task_profile(annotations: ibis.Table) -> tuple[tuple[str, ...], bool]:
+    """The tasks of the stored annotations and whether any is dated, in one scan of the
+    base table (the annotation view's joins are not needed for either)."""
+    a = annotations
+    task = a[TASK].cast("string").fill_null(DEFAULT_TASK) if TASK in a.columns else None
+    dated = a.submitted_at.count() if "submitted_at" in a.columns else ibis.literal(0)
+    if task is None:
+        row = a.aggregate(__d=dated).to_pyarrow().to_pylist()
+        return (DEFAULT_TASK,), bool(row and row[0]["__d"])
+    rows = a.mutate(__t=task).group_by("__t").aggregate(__d=dated).to_pyarrow().to_pylist()
+    names = tuple(sorted(str(r["__t"]) for r in rows)) or (DEFAULT_TASK,)
+    return names, any(r["__d"] for r in rows)
 
 
 def _level_counts(ws: Workspace, view: ibis.Table) -> dict[str, int]:

@@ -12,9 +12,15 @@ slice or period is a roll-up:
 * ``mean`` ``Σx/n`` (handling time, unit cost) with ``s²/n`` and a normal interval.
 
 ``cost_per_correct_label`` is unit cost divided by accuracy, its relative
-variance the sum of the two (delta method); ``throughput`` is annotations per
-day (no interval). The agreement KPIs (α, AC1) are not sums and are computed
-per period from the annotations themselves.
+variance the sum of the two (delta method); ``throughput`` is items handled
+per day (no interval): distinct (item, rater) submissions, so a rater who
+answers two questions about one item did one item of work. The agreement KPIs
+(α, AC1) are not sums and are computed per period from the annotations
+themselves.
+
+Quality KPIs are measured per task (``KpiDef.per_task``); the work KPIs —
+throughput, handling time, unit cost and SLA — count items handled over all
+tasks.
 
 >>> sums = {"g_n": np.array([100.0]), "g_k": np.array([95.0])}
 >>> e = estimate("accuracy", sums)
@@ -40,7 +46,11 @@ Z95 = 1.959963984540054
 
 @dataclass(frozen=True)
 class KpiDef:
-    """How a KPI is measured: its kind, the sums it needs, its good direction and unit."""
+    """How a KPI is measured: its kind, the sums it needs, its good direction and unit.
+
+    ``per_task`` is true for quality KPIs (measured on each task's labels) and
+    false for the work KPIs (items handled, over all tasks).
+    """
 
     name: str
     kind: Kind
@@ -49,6 +59,7 @@ class KpiDef:
     unit: Literal["share", "seconds", "currency", "count", "score"]
     label: str
     needs: str = ""
+    per_task: bool = True
 
     @property
     def is_share(self) -> bool:
@@ -56,8 +67,8 @@ class KpiDef:
 
 
 def _prop(name: str, n: str, k: str, direction: Literal["higher", "lower"], label: str,
-          needs: str) -> KpiDef:  # fmt: skip
-    return KpiDef(name, "proportion", direction, (n, k), "share", label, needs)
+          needs: str, *, per_task: bool = True) -> KpiDef:  # fmt: skip
+    return KpiDef(name, "proportion", direction, (n, k), "share", label, needs, per_task)
 
 
 KPIS: dict[str, KpiDef] = {
@@ -148,15 +159,17 @@ KPIS: dict[str, KpiDef] = {
             "seconds",
             "Average handling time",
             "a duration_s column",
+            per_task=False,
         ),
         KpiDef(
             "throughput",
             "rate",
             "higher",
-            ("ann_n",),
+            ("sub_n",),
             "count",
-            "Throughput (per day)",
+            "Throughput (items handled per day)",
             "annotations with submitted_at",
+            per_task=False,
         ),
         KpiDef(
             "unit_cost",
@@ -166,6 +179,7 @@ KPIS: dict[str, KpiDef] = {
             "currency",
             "Unit cost",
             "a cost column (cost, unit_cost or unit_cost_usd)",
+            per_task=False,
         ),
         KpiDef(
             "cost_per_correct_label",
@@ -183,7 +197,8 @@ KPIS: dict[str, KpiDef] = {
             "sla_k",
             "higher",
             "Within SLA",
-            "items.created_at and sla_hours in opsloop.toml",
+            "items.created_at, submitted_at and sla_hours in opsloop.toml",
+            per_task=False,
         ),
     )
 }
@@ -275,8 +290,8 @@ def estimate(name: str, sums: Mapping[str, FloatArray], *, days: FloatArray | No
         v = _div(cost.value, acc.value)
         rel = np.sqrt(_div(cost.se, cost.value) ** 2 + _div(acc.se, acc.value) ** 2)
         return _normal(v, v * rel, acc.n, z)
-    # rate: annotations per day
-    n = get["ann_n"]
+    # rate: items handled per day
+    n = get[d.sums[0]]
     span = np.ones_like(n) if days is None else np.asarray(days, dtype=np.float64)
     v = _div(n, span)
     nan = np.full_like(v, np.nan)

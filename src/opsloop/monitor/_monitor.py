@@ -40,18 +40,27 @@ import numpy as np
 from opsloop.config import Config, KpiTarget
 from opsloop.engine import Workspace
 from opsloop.errors import UsageError
+from opsloop.metrics._agreement import agreement_levels
 from opsloop.monitor._agreement_series import (
     AGREEMENT_KPIS,
     AgreementPoint,
     agreement_by_period,
+    agreement_whole_period,
     period_label,
 )
-from opsloop.monitor._cube import (
-    AUDIT_MEASURES,
-    GOLD_MEASURES,
-    Cube,
-    FloatArray,
-    workspace_cube,
+from opsloop.monitor._cube import Cube, FloatArray, task_names, workspace_cube
+from opsloop.monitor._estimates import (
+    Est,
+    fmt,
+    kpi_estimate,
+    measures,
+    pooled,
+    red_message,
+    series_scopes,
+    slice_mask,
+    sourced,
+    status_of,
+    unmeasured,
 )
 from opsloop.monitor._kpis import CUBE_KPIS, KPIS, KpiDef, estimate, kpi_def
 from opsloop.monitor._periods import (
@@ -67,7 +76,6 @@ from opsloop.monitor._results import (
     KpiSeries,
     KpiStatus,
     MonitorResult,
-    Scope,
     SeriesSignal,
 )
 from opsloop.monitor._spc import (
@@ -83,7 +91,14 @@ from opsloop.monitor._spc import (
     p_chart,
     xbar_chart,
 )
-from opsloop.monitor._status import Direction, kpi_status
+from opsloop.monitor._status import Direction
+from opsloop.monitor._targets import (
+    series_target,
+    slice_goals,
+    where_text,
+)
+from opsloop.monitor._whole import monitor_whole_period
+from opsloop.views import annotation_view
 
 PERIODS = ("week", "day")
 _STEP = {"week": 7, "day": 1}
@@ -92,10 +107,6 @@ _BREACH_KIND: dict[Rule, BreachKind] = {
     "run": "spc_run",
     "ewma": "ewma",
 }
-
-
-def _where_text(where: Mapping[str, str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in where.items()) or "all"
 
 
 # --- the period grid -----------------------------------------------------------
@@ -161,7 +172,7 @@ def _grid(cube: Cube, period: str, stop: int | None) -> tuple[_Grid, np.ndarray]
 # --- choosing KPIs ---------------------------------------------------------------
 
 
-def _choose(
+def choose_kpis(
     kpis: Sequence[str] | None, config: Config, agreement: Mapping[str, Any] | None
 ) -> list[str]:
     if kpis is not None:
@@ -179,57 +190,20 @@ def _choose(
 # --- per-KPI computations ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Est:
-    value: FloatArray
-    ci_low: FloatArray
-    ci_high: FloatArray
-    se: FloatArray
-    n: FloatArray
-
-
-def _estimate(d: KpiDef, sums: Mapping[str, FloatArray], days: FloatArray | None) -> _Est:
-    e = estimate(d.name, sums, days=days)
-    # the support of a severity ratio is the number of gold checks, not the severity sum
-    n = sums["g_n"] if d.kind in ("ratio", "composite") and "g_n" in sums else e.n
-    return _Est(e.value, e.ci_low, e.ci_high, e.se, np.asarray(n, dtype=np.float64))
-
-
-def _measures(d: KpiDef) -> list[str]:
-    return list(dict.fromkeys([*d.sums, *(["g_n"] if d.kind in ("ratio", "composite") else [])]))
-
-
-def _unmeasured(d: KpiDef, target: KpiTarget | None) -> str:
-    why = "has a target but the data cannot measure it" if target else "cannot be measured"
-    return f"{d.name}: {why}: it needs {d.needs}"
-
-
-def _sourced(measures: Sequence[str], cube: Cube) -> bool:
-    """Whether the cube has every measure and was fed by the tables they come from."""
-    for m in measures:
-        if m not in cube.sums:
-            return False
-        if m in GOLD_MEASURES and "gold" not in cube.sources:
-            return False
-        if m in AUDIT_MEASURES and "audits" not in cube.sources:
-            return False
-    return True
-
-
 def _grid_sums(
-    cube: Cube, grid: _Grid, mask: np.ndarray, measures: Sequence[str]
+    cube: Cube, grid: _Grid, mask: np.ndarray, names: Sequence[str]
 ) -> dict[str, FloatArray]:
-    r = cube.rollup(mask=mask, period=grid.period, measures=measures)
-    out = {m: np.zeros(len(grid.starts), dtype=np.float64) for m in measures}
+    r = cube.rollup(mask=mask, period=grid.period, measures=names)
+    out = {m: np.zeros(len(grid.starts), dtype=np.float64) for m in names}
     if len(r):
         idx = grid.index(r.keys["day"])
-        for m in measures:
+        for m in names:
             out[m][idx] = r.sums[m]
     return out
 
 
 def _charts(
-    d: KpiDef, sums: Mapping[str, FloatArray], est: _Est, baseline: Baseline, lam: float, L: float
+    d: KpiDef, sums: Mapping[str, FloatArray], est: Est, baseline: Baseline, lam: float, L: float
 ) -> tuple[ControlChart | None, EwmaChart | None]:
     size = len(est.value)
     if d.kind in ("proportion", "hajek"):
@@ -242,8 +216,8 @@ def _charts(
         return chart, ewma_chart(chart.values, sigma, pbar, lam=lam, L=L)
     if d.kind in ("ratio", "mean", "composite"):
         base = baseline_mask(size, baseline)
-        pooled = {m: np.array([float(v[base].sum())]) for m, v in sums.items()}
-        centre = float(estimate(d.name, pooled).value[0])
+        base_sums = {m: np.array([float(v[base].sum())]) for m, v in sums.items()}
+        centre = float(estimate(d.name, base_sums).value[0])
         chart = xbar_chart(est.value, est.se, centre=centre, baseline=baseline)
         return chart, ewma_chart(est.value, est.se, centre, lam=lam, L=L)
     if d.kind == "agreement":
@@ -258,7 +232,7 @@ def _series(
     d: KpiDef,
     where: Mapping[str, str],
     grid: _Grid,
-    est: _Est,
+    est: Est,
     chart: ControlChart | None,
     ew: EwmaChart | None,
     direction: Direction,
@@ -292,88 +266,43 @@ def _series(
     )
 
 
-def _agreement_est(points: Sequence[AgreementPoint], grid: _Grid) -> _Est:
+def _agreement_est(points: Sequence[AgreementPoint], grid: _Grid) -> Est:
     size = len(grid.starts)
     arrays = [np.full(size, np.nan) for _ in range(4)]
     n = np.zeros(size)
     for p in points:
+        if p.start is None:
+            continue
         i = int(grid.index([day_number(p.start)])[0])
         if 0 <= i < size and grid.starts[i] == day_number(p.start):
             for arr, v in zip(arrays, (p.value, p.ci_low, p.ci_high, p.se), strict=True):
                 arr[i] = v
             n[i] = p.n_items
-    return _Est(arrays[0], arrays[1], arrays[2], arrays[3], n)
-
-
-def _fmt(value: float, unit: str) -> str:
-    if math.isnan(value):
-        return "n/a"
-    if unit == "seconds":
-        return f"{value:,.1f} s"
-    if unit == "count":
-        return f"{value:,.1f}"
-    return f"{value:.4f}"
-
-
-def _status(
-    d: KpiDef,
-    where: Mapping[str, str],
-    scope: Scope,
-    label: str,
-    est: _Est,
-    i: int,
-    target: KpiTarget | None,
-    value_target: float | None,
-    direction: Direction,
-) -> KpiStatus:
-    margin = target.amber_margin if target is not None else 0.0
-    v, lo, hi = float(est.value[i]), float(est.ci_low[i]), float(est.ci_high[i])
-    status = kpi_status(v, lo, hi, value_target, direction, margin)
-    return KpiStatus(
-        d.name, dict(where), scope, label, v, lo, hi, float(est.n[i]),
-        value_target, direction, margin, status,
-    )  # fmt: skip
-
-
-def _red_message(s: KpiStatus, unit: str) -> str:
-    side = "below" if s.direction == "higher" else "above"
-    ci = "" if math.isnan(s.ci_low) else f" (95% CI {_fmt(s.ci_low, unit)}–{_fmt(s.ci_high, unit)})"
-    where = "" if not s.where else f" on {_where_text(s.where)}"
-    target = _fmt(float(s.target if s.target is not None else math.nan), unit)
-    return f"{s.kpi}{where} {_fmt(s.value, unit)}{ci} is {side} its target {target} in {s.period}"
+    return Est(arrays[0], arrays[1], arrays[2], arrays[3], n)
 
 
 def _signal_message(ser: KpiSeries, sig: SeriesSignal, i: int) -> str:
     u = ser.unit
-    value = _fmt(ser.value[i], u)
+    value = fmt(ser.value[i], u)
     worse = "worse" if sig.worse else "better"
+    kpi = ser.kpi + (f" on {where_text(ser.where)}" if ser.where else "")
     if sig.rule == "beyond_limits":
         limit = ser.ucl[i] if sig.side == "above" else ser.lcl[i]
         name = "upper" if sig.side == "above" else "lower"
         return (
-            f"{ser.kpi} {value} in {sig.period} is {sig.side} its {name} control limit "
-            f"{_fmt(limit, u)} (centre {_fmt(ser.centre, u)}; {worse} than usual)"
+            f"{kpi} {value} in {sig.period} is {sig.side} its {name} control limit "
+            f"{fmt(limit, u)} (centre {fmt(ser.centre, u)}; {worse} than usual)"
         )
     if sig.rule == "run":
         return (
-            f"{ser.kpi} has been {sig.side} its centre line {_fmt(ser.centre, u)} for "
+            f"{kpi} has been {sig.side} its centre line {fmt(ser.centre, u)} for "
             f"{RUN_LENGTH} or more periods in a row up to {sig.period} ({worse} than usual)"
         )
     limit = ser.ewma_ucl[i] if sig.side == "above" else ser.ewma_lcl[i]
     return (
-        f"{ser.kpi}'s EWMA {_fmt(ser.ewma[i], u)} in {sig.period} is {sig.side} its limit "
-        f"{_fmt(limit, u)} (a sustained shift; {worse} than usual)"
+        f"{kpi}: EWMA {fmt(ser.ewma[i], u)} in {sig.period} is {sig.side} its limit "
+        f"{fmt(limit, u)} (a sustained shift; {worse} than usual)"
     )
-
-
-def _slice_mask(cube: Cube, where: Mapping[str, str]) -> tuple[np.ndarray | None, str | None]:
-    for dim, value in where.items():
-        if dim not in cube.levels:
-            known = ", ".join(cube.dims) or "none"
-            return None, f"unknown dimension {dim!r} (dimensions: {known})"
-        if value not in cube.levels[dim]:
-            return None, f"{dim} has no value {value!r} in the data"
-    return cube.mask(where), None
 
 
 @dataclass(frozen=True)
@@ -381,8 +310,8 @@ class _Run:
     """One monitored series: its slice, per-period estimates, window estimate and charts."""
 
     where: dict[str, str]
-    est: _Est
-    window: _Est | None
+    est: Est
+    window: Est | None
     chart: ControlChart | None
     ewma: EwmaChart | None
 
@@ -398,17 +327,18 @@ class _Context:
     L: float
 
 
-def _cube_run(d: KpiDef, ctx: _Context) -> _Run | None:
-    measures = _measures(d)
-    if not _sourced(measures, ctx.cube):
+def _cube_run(d: KpiDef, ctx: _Context, where: Mapping[str, str]) -> _Run | None:
+    names = measures(d)
+    if not sourced(names, ctx.cube):
         return None
-    sums = _grid_sums(ctx.cube, ctx.grid, ctx.day_mask, measures)
-    est = _estimate(d, sums, ctx.days)
-    window = _estimate(d, _pooled(sums), np.array([float(ctx.days.sum())]))
+    mask = ctx.day_mask & ctx.cube.mask(where) if where else ctx.day_mask
+    sums = _grid_sums(ctx.cube, ctx.grid, mask, names)
+    est = kpi_estimate(d, sums, ctx.days)
+    window = kpi_estimate(d, pooled(sums), np.array([float(ctx.days.sum())]))
     if not np.isfinite(window.value[0]):
         return None
     chart, ew = _charts(d, sums, est, ctx.baseline, ctx.lam, ctx.L)
-    return _Run({}, est, window, chart, ew)
+    return _Run(dict(where), est, window, chart, ew)
 
 
 def _agreement_runs(d: KpiDef, points: Sequence[AgreementPoint], ctx: _Context) -> list[_Run]:
@@ -424,34 +354,92 @@ def _agreement_runs(d: KpiDef, points: Sequence[AgreementPoint], ctx: _Context) 
     return runs
 
 
-def _pooled(sums: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
-    return {m: np.array([float(v.sum())]) for m, v in sums.items()}
-
-
 def _slice_statuses(
     d: KpiDef, target: KpiTarget, direction: Direction, ctx: _Context, notes: list[str]
 ) -> list[KpiStatus]:
     out: list[KpiStatus] = []
     labels, latest = ctx.grid.labels, len(ctx.grid.starts) - 1
-    for sl in target.slices:
-        if d.kind == "agreement":
-            notes.append(f"{d.name}: slice target {_where_text(sl.where)} not evaluated "
-                         "(agreement KPIs are monitored per task only)")  # fmt: skip
-            continue
-        mask, problem = _slice_mask(ctx.cube, sl.where)
+    goals, why = slice_goals(d, target, ctx.cube.tasks)
+    notes.extend(why)
+    for goal in goals:
+        mask, problem = slice_mask(ctx.cube, goal.where)
         if mask is None:
-            notes.append(f"{d.name}: slice target {_where_text(sl.where)}: {problem}")
+            notes.append(f"{d.name}: slice target {where_text(goal.where)}: {problem}")
             continue
-        sums = _grid_sums(ctx.cube, ctx.grid, mask & ctx.day_mask, _measures(d))
-        est = _estimate(d, sums, ctx.days)
-        window = _estimate(d, _pooled(sums), np.array([float(ctx.days.sum())]))
-        out.append(_status(d, sl.where, "latest", labels[latest], est, latest, target,
-                           sl.target, direction))  # fmt: skip
-        out.append(_status(d, sl.where, "window", ctx.grid.window, window, 0, target,
-                           sl.target, direction))  # fmt: skip
+        sums = _grid_sums(ctx.cube, ctx.grid, mask & ctx.day_mask, measures(d))
+        est = kpi_estimate(d, sums, ctx.days)
+        window = kpi_estimate(d, pooled(sums), np.array([float(ctx.days.sum())]))
+        out.append(status_of(d, goal.where, "latest", labels[latest], est, latest, target,
+                             goal.target, direction))  # fmt: skip
+        out.append(status_of(d, goal.where, "window", ctx.grid.window, window, 0, target,
+                             goal.target, direction))  # fmt: skip
         if not np.isfinite(est.value[latest]):
-            notes.append(f"{d.name} on {_where_text(sl.where)}: no data in {labels[latest]}")
+            notes.append(f"{d.name} on {where_text(goal.where)}: no data in {labels[latest]}")
     return out
+
+
+def _runs(
+    d: KpiDef,
+    ctx: _Context,
+    agreement: Mapping[str, Sequence[AgreementPoint]] | None,
+    target: KpiTarget | None,
+    notes: list[str],
+) -> list[_Run]:
+    """The monitored series of one KPI: one, or one per task (quality KPIs, several tasks)."""
+    if d.kind == "agreement":
+        return _agreement_runs(d, (agreement or {}).get(d.name, ()), ctx)
+    runs = []
+    for where in series_scopes(ctx.cube, d):
+        run = _cube_run(d, ctx, where)
+        if run is not None:
+            runs.append(run)
+        elif where and series_target(target, where["task"], ctx.cube.tasks) is not None:
+            notes.append(unmeasured(d, target, where))
+    return runs
+
+
+def _kpi_results(
+    d: KpiDef,
+    config: Config,
+    ctx: _Context,
+    agreement: Mapping[str, Sequence[AgreementPoint]] | None,
+    notes: list[str],
+) -> tuple[list[KpiSeries], list[KpiStatus], list[Breach]]:
+    """Series, statuses and control-chart breaches of one KPI."""
+    target = config.kpis.get(d.name)
+    direction: Direction = (target.direction if target else None) or d.direction
+    grid = ctx.grid
+    labels, latest = grid.labels, len(grid.starts) - 1
+    series: list[KpiSeries] = []
+    statuses: list[KpiStatus] = []
+    signals: list[Breach] = []
+    runs = _runs(d, ctx, agreement, target, notes)
+    if not runs:
+        notes.append(unmeasured(d, target))
+        return series, statuses, signals
+    tasks = tuple(r.where["task"] for r in runs if "task" in r.where) or ctx.cube.tasks
+    for run in runs:
+        ser = _series(d, run.where, grid, run.est, run.chart, run.ewma, direction)
+        series.append(ser)
+        value_target = series_target(target, run.where.get("task"), tasks)
+        empty = [labels[i] for i in range(len(labels)) if not np.isfinite(run.est.value[i])]
+        if empty:
+            shown = ", ".join(empty[:6]) + (" …" if len(empty) > 6 else "")
+            on = "" if not run.where else " on " + where_text(run.where)
+            notes.append(f"{d.name}{on}: no data in {len(empty)} period(s): {shown}")
+        statuses.append(status_of(d, run.where, "latest", labels[latest], run.est, latest,
+                                  target, value_target, direction))  # fmt: skip
+        if run.window is not None:
+            statuses.append(status_of(d, run.where, "window", grid.window, run.window, 0,
+                                      target, value_target, direction))  # fmt: skip
+        signals.extend(
+            Breach(d.name, dict(run.where), sig.period, _BREACH_KIND[sig.rule],
+                   _signal_message(ser, sig, latest))
+            for sig in ser.signals if sig.period == labels[latest]
+        )  # fmt: skip
+    if target is not None:
+        statuses.extend(_slice_statuses(d, target, direction, ctx, notes))
+    return series, statuses, signals
 
 
 def monitor(
@@ -475,7 +463,11 @@ def monitor(
     (the first ``k`` periods, or a slice) estimates the control-chart centres;
     default all periods. ``lam`` and ``L`` are the EWMA's λ and limit width.
     Agreement KPIs are judged on the latest period only: coefficients of
-    different periods do not pool into a window value.
+    different periods do not pool into a window value. When the annotations
+    answer several questions, quality KPIs get one series per task (``where``
+    ``{"task": …}``; targets: :mod:`opsloop.monitor._targets`). An undated
+    cube gets the whole-period status of every KPI instead
+    (:func:`~opsloop.monitor._whole.monitor_whole_period`).
 
     >>> import numpy as np
     >>> from opsloop.config import Config, KpiTarget
@@ -489,59 +481,35 @@ def monitor(
     """
     if period not in PERIODS:
         raise UsageError(f"period must be 'week' or 'day', not {period!r}")
-    names = _choose(kpis, config, agreement)
+    names = choose_kpis(kpis, config, agreement)
+    if not cube.dated:
+        return monitor_whole_period(
+            cube, config, names, agreement, kpis is None and not config.kpis
+        )
     grid, day_mask = _grid(cube, period, _stop_day(as_of))
     ctx = _Context(cube, grid, day_mask, grid.days(), baseline, lam, L)
-    labels, latest = grid.labels, len(grid.starts) - 1
     notes: list[str] = list(cube.notes) if kpis is None and not config.kpis else []
     series: list[KpiSeries] = []
     statuses: list[KpiStatus] = []
     signals: list[Breach] = []
     for name in names:
         d = KPIS[name]
-        target = config.kpis.get(name)
-        direction: Direction = (target.direction if target else None) or d.direction
-        value_target = target.target if target else None
         if d.kind == "agreement" and (agreement is None or name not in agreement):
             notes.append(f"{name}: not computed (pass agreement=agreement_by_period(...))")
             continue
-        if d.kind == "agreement":
-            runs = _agreement_runs(d, (agreement or {}).get(name, ()), ctx)
-        else:
-            run = _cube_run(d, ctx)
-            runs = [] if run is None else [run]
-        if not runs:
-            notes.append(_unmeasured(d, target))
-            continue
-        for run in runs:
-            ser = _series(d, run.where, grid, run.est, run.chart, run.ewma, direction)
-            series.append(ser)
-            empty = [labels[i] for i in range(len(labels)) if not np.isfinite(run.est.value[i])]
-            if empty:
-                shown = ", ".join(empty[:6]) + (" …" if len(empty) > 6 else "")
-                on = "" if not run.where else " on " + _where_text(run.where)
-                notes.append(f"{name}{on}: no data in {len(empty)} period(s): {shown}")
-            statuses.append(_status(d, run.where, "latest", labels[latest], run.est, latest,
-                                    target, value_target, direction))  # fmt: skip
-            if run.window is not None:
-                statuses.append(_status(d, run.where, "window", grid.window, run.window, 0,
-                                        target, value_target, direction))  # fmt: skip
-            signals.extend(
-                Breach(name, dict(run.where), sig.period, _BREACH_KIND[sig.rule],
-                       _signal_message(ser, sig, latest))
-                for sig in ser.signals if sig.period == labels[latest]
-            )  # fmt: skip
-        if target is not None:
-            statuses.extend(_slice_statuses(d, target, direction, ctx, notes))
+        ser, st, sig = _kpi_results(d, config, ctx, agreement, notes)
+        series += ser
+        statuses += st
+        signals += sig
     reds = [
-        Breach(s.kpi, dict(s.where), s.period, "red", _red_message(s, KPIS[s.kpi].unit))
+        Breach(s.kpi, dict(s.where), s.period, "red", red_message(s, KPIS[s.kpi].unit))
         for s in statuses
         if s.status == "red"
     ]
     return MonitorResult(
         period,
         grid.window,
-        labels[latest],
+        grid.labels[-1],
         day_from_number(grid.last),
         tuple(names),
         tuple(series),
@@ -549,6 +517,31 @@ def monitor(
         tuple(reds + signals),
         tuple(dict.fromkeys(notes)),
     )
+
+
+def workspace_agreement(
+    ws: Workspace,
+    *,
+    period: str = "week",
+    metrics: Sequence[str] = AGREEMENT_KPIS,
+    as_of: Period | dt.date | None = None,
+    dated: bool = True,
+    tasks: Sequence[str] | None = None,
+) -> dict[str, list[AgreementPoint]]:
+    """α and/or AC1 of a workspace per period (or over the whole period when not
+    ``dated``), each task at its taxonomy's level with its scale order, with the
+    bootstrap (replicates, seed) of ``opsloop agreement``. ``as_of`` drops
+    annotations after it; ``tasks`` (default: read from the annotations) are
+    the tasks whose levels to look up."""
+    view = annotation_view(ws)
+    levels = agreement_levels(ws.config.taxonomy, task_names(view) if tasks is None else tasks)
+    if not dated:
+        return agreement_whole_period(view, metrics=metrics, levels=levels)
+    stop = _stop_day(as_of)
+    if stop is not None:
+        end = dt.datetime.combine(day_from_number(stop), dt.time())
+        view = view.filter(view.submitted_at < ibis.literal(end))
+    return agreement_by_period(view, period=period, metrics=metrics, levels=levels)
 
 
 def monitor_workspace(
@@ -561,31 +554,27 @@ def monitor_workspace(
     """:func:`monitor` on a workspace: builds the KPI cube and, when needed, the agreement series.
 
     ``as_of`` may also be a period as text (``2025-W03``, ``previous-week`` …,
-    see :func:`parse_period`). Agreement uses the taxonomy's level (and its
-    label order for ordered levels) and only annotations before the end of
-    ``as_of``.
+    see :func:`parse_period`). Agreement follows each task's taxonomy level
+    (and its label order for ordered levels) and uses only annotations before
+    the end of ``as_of``. A workspace without any ``submitted_at`` gets the
+    whole-period status of every KPI (no control charts; a note says so).
     """
     if period not in PERIODS:
         raise UsageError(f"period must be 'week' or 'day', not {period!r}")
     config = ws.config
-    wanted = _choose(kpis, config, dict.fromkeys(AGREEMENT_KPIS))
+    wanted = choose_kpis(kpis, config, dict.fromkeys(AGREEMENT_KPIS))
     if isinstance(as_of, str) and as_of.strip().lower() not in RELATIVE:
         as_of = parse_period(as_of)  # a bad period fails before the cube is built
-    cube = workspace_cube(ws)
+    cube = workspace_cube(ws, dated=None)
     if isinstance(as_of, str):
         last = cube.last_day
         as_of = parse_period(as_of, None if last is None else day_from_number(last))
+    if not cube.dated and as_of is not None:
+        raise UsageError("--as-of needs dates: no annotation has a submitted_at")
     chosen = [k for k in wanted if KPIS[k].kind == "agreement"]
     agreement: dict[str, list[AgreementPoint]] | None = None
     if chosen and len(cube):
-        ann = ws.table("annotations")
-        stop = _stop_day(as_of)
-        if stop is not None:
-            end = dt.datetime.combine(day_from_number(stop), dt.time())
-            ann = ann.filter(ann.submitted_at < ibis.literal(end))
-        tax = config.taxonomy
-        ordered = tax.ordered_labels if tax.level != "nominal" and tax.ordered_labels else None
-        agreement = agreement_by_period(
-            ann, period=period, metrics=chosen, level=tax.level, categories=ordered
+        agreement = workspace_agreement(
+            ws, period=period, metrics=chosen, as_of=as_of, dated=cube.dated, tasks=cube.tasks
         )
     return monitor(cube, config, period=period, kpis=kpis, agreement=agreement, as_of=as_of)

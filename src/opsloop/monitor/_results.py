@@ -25,6 +25,12 @@ def _clean(x: float) -> float | None:
     return None if math.isnan(x) or math.isinf(x) else float(x)
 
 
+def _count(x: float) -> int | None:
+    """A support ``n`` as the integer it counts (items handled summed over tasks are
+    fractions that add up to whole items)."""
+    return None if math.isnan(x) or math.isinf(x) else round(x)
+
+
 def _floats(xs: Sequence[float]) -> list[float | None]:
     return [_clean(float(x)) for x in xs]
 
@@ -60,7 +66,7 @@ class KpiStatus:
             "value": _clean(self.value),
             "ci_low": _clean(self.ci_low),
             "ci_high": _clean(self.ci_high),
-            "n": _clean(self.n),
+            "n": _count(self.n),
             "target": self.target,
             "direction": self.direction,
             "amber_margin": self.amber_margin,
@@ -118,7 +124,7 @@ class KpiSeries:
             "value": _floats(self.value),
             "ci_low": _floats(self.ci_low),
             "ci_high": _floats(self.ci_high),
-            "n": _floats(self.n),
+            "n": [_count(x) for x in self.n],
             "centre": _clean(self.centre),
             "lcl": _floats(self.lcl),
             "ucl": _floats(self.ucl),
@@ -155,19 +161,26 @@ class MonitorResult:
 
     ``period`` is "week" or "day"; ``window`` the label of every period
     monitored (``2025-W02..2025-W14``), ``latest`` the period under review and
-    ``as_of`` the last day with data taken into account. ``has_red`` is what
+    ``as_of`` the last day with data taken into account. Without dates
+    ``period`` is "all", ``window`` and ``latest`` are "all data", ``as_of`` is
+    ``None`` and there are no series (``dated`` is false). ``has_red`` is what
     ``opsloop monitor`` turns into exit code 1.
     """
 
     period: str
     window: str
     latest: str
-    as_of: dt.date
+    as_of: dt.date | None
     kpis: tuple[str, ...]
     series: tuple[KpiSeries, ...]
     statuses: tuple[KpiStatus, ...]
     breaches: tuple[Breach, ...]
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def dated(self) -> bool:
+        """Whether the KPIs were monitored period by period (the data have dates)."""
+        return self.as_of is not None
 
     @property
     def has_red(self) -> bool:
@@ -179,7 +192,7 @@ class MonitorResult:
             "period": self.period,
             "window": self.window,
             "latest": self.latest,
-            "as_of": self.as_of.isoformat(),
+            "as_of": None if self.as_of is None else self.as_of.isoformat(),
             "has_red": self.has_red,
             "kpis": list(self.kpis),
             "statuses": [s.to_dict() for s in self.statuses],

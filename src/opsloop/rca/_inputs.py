@@ -29,7 +29,7 @@ not cover whole weeks is matched by the weeks whose Thursday falls inside it
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import ibis
@@ -38,11 +38,24 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from opsloop.config import Config
+from opsloop.config import Config, TaskTaxonomy
 from opsloop.engine import Workspace
 from opsloop.errors import UsageError
 from opsloop.metrics import MISSING, gold_base
-from opsloop.monitor import Cube, join_truth_and_verdict, tenure_expr, workspace_cube
+from opsloop.monitor import (
+    Cube,
+    join_truth_and_verdict,
+    tenure_expr,
+    with_submission_weights,
+    workspace_cube,
+)
+from opsloop.monitor._sums import (
+    indicators,
+    sums_annotations,
+    sums_audits,
+    sums_gold,
+    task_taxonomies,
+)
 from opsloop.views import annotation_view
 
 Grain = Literal["day", "week"]
@@ -52,6 +65,7 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 NO_DAY = -(2**31)  # hire day unknown
 VERSION_HINTS = ("guideline",)
+TASK = "task"
 
 
 def rows_in(
@@ -86,9 +100,25 @@ class RaterTable:
     rater: IntArray
     day: IntArray
     sums: dict[str, FloatArray]
+    tasks: tuple[str, ...] = ()
+    task: IntArray | None = None
 
     def __len__(self) -> int:
         return len(self.day)
+
+    def for_task(self, task: str) -> RaterTable:
+        """The rows of one task (itself when the table is not split by task)."""
+        if self.task is None or task not in self.tasks:
+            return self
+        keep = self.task == self.tasks.index(task)
+        return replace(
+            self,
+            rater=self.rater[keep],
+            day=self.day[keep],
+            sums={m: v[keep] for m, v in self.sums.items()},
+            tasks=(task,),
+            task=np.zeros(int(keep.sum()), dtype=np.int64),
+        )
 
     def per_rater(self, days: tuple[int, int], measures: Sequence[str]) -> dict[str, FloatArray]:
         """Each measure summed per rater over ``days`` (arrays aligned with ``rater_ids``)."""
@@ -119,6 +149,19 @@ class ConfusionTable:
     def __len__(self) -> int:
         return len(self.day)
 
+    def for_task(self, task: str) -> ConfusionTable:
+        """The rows of one task, without the ``task`` dimension (itself without one)."""
+        if TASK not in self.levels:
+            return self
+        code = self.levels[TASK].index(task) if task in self.levels[TASK] else -1
+        keep = self.codes[TASK] == code
+        dims = tuple(d for d in self.dims if d != TASK)
+        return ConfusionTable(
+            self.grain, self.labels, dims, {d: self.levels[d] for d in dims},
+            {d: self.codes[d][keep] for d in dims}, self.day[keep], self.truth[keep],
+            self.label[keep], self.n[keep],
+        )  # fmt: skip
+
     def mask(self, where: Mapping[str, str]) -> BoolArray | None:
         """Rows inside the slice; ``None`` when a dimension is not in the table."""
         out = np.ones(len(self.day), dtype=bool)
@@ -148,7 +191,10 @@ class RcaInputs:
     """The cube plus the rater and confusion tables (``None`` when the data lack them).
 
     ``rater_dims`` are the cube dimensions that describe raters (their
-    attributes and ``tenure``); ``version_dims`` those that name a guideline version.
+    attributes and ``tenure``); ``version_dims`` those that name a guideline
+    version. When the annotations answer several questions the tables are
+    split by task: :meth:`for_task` keeps one task (with its ``taxonomy``),
+    :meth:`over_tasks` the work sums of all tasks together.
     """
 
     cube: Cube
@@ -156,6 +202,33 @@ class RcaInputs:
     confusion: ConfusionTable | None = None
     rater_dims: tuple[str, ...] = ()
     version_dims: tuple[str, ...] = ()
+    taxonomy: TaskTaxonomy | None = None
+
+    def for_task(self, task: str, taxonomy: TaskTaxonomy | None = None) -> RcaInputs:
+        """The inputs of one task's quality KPIs."""
+        return RcaInputs(
+            self.cube.for_task(task),
+            None if self.raters is None else self.raters.for_task(task),
+            None if self.confusion is None else self.confusion.for_task(task),
+            self.rater_dims,
+            self.version_dims,
+            taxonomy if taxonomy is not None else self.taxonomy,
+        )
+
+    def over_tasks(self) -> RcaInputs:
+        """The inputs of the work KPIs: the cube summed over tasks, raters over all rows."""
+        return replace(self, cube=cube_over_tasks(self.cube), confusion=None)
+
+
+def cube_over_tasks(cube: Cube) -> Cube:
+    """``cube`` without its ``task`` dimension: each (day, slice) summed over the tasks."""
+    if TASK not in cube.levels:
+        return cube
+    dims = tuple(d for d in cube.dims if d != TASK)
+    r = cube.rollup(dims, period="day")
+    return Cube(dims, {d: cube.levels[d] for d in dims}, r.keys["day"],
+                {d: r.keys[d] for d in dims}, r.sums, cube.sources, cube.notes,
+                cube.tasks, cube.dated)  # fmt: skip
 
 
 # --- expressions ------------------------------------------------------------------
@@ -166,10 +239,6 @@ def _day(t: ibis.Table, grain: Grain) -> ibis.IntegerValue:
     return day if grain == "day" else day - ((day + 3) % 7)  # 1970-01-01 was a Thursday
 
 
-def _flag(cond: ibis.BooleanValue) -> ibis.FloatingValue:
-    return cond.fill_null(False).cast("float64")
-
-
 def rater_expr(
     view: ibis.Table,
     config: Config,
@@ -178,60 +247,33 @@ def rater_expr(
     audits: ibis.Table | None = None,
     attributes: Sequence[str] = (),
     grain: Grain = "week",
+    tasks: Sequence[str] = (),
 ) -> ibis.Table:
-    """Sums per period and rater (with its ``attributes`` and ``__hired`` day) as one query."""
-    t = join_truth_and_verdict(view.filter(view.submitted_at.notnull()), gold, audits)
+    """Sums per period and rater (with its ``attributes`` and ``__hired`` day) as one query.
+
+    The sums are the KPI cube's (:func:`opsloop.monitor.group_sums`); with
+    several ``tasks`` they are also split by ``task`` (quality per task, work
+    counted once per item handled).
+    """
+    multitask = len(tasks) > 1
+    weighted = with_submission_weights(view, multitask)
+    t = join_truth_and_verdict(weighted.filter(weighted.submitted_at.notnull()), gold, audits)
     ind: dict[str, ibis.Value] = {"__day": _day(t, grain)}
     ind |= {c: t[c].cast("string").fill_null(MISSING) for c in attributes}
     if "hired_at" in t.columns:
         ind["__hired"] = (t.hired_at.epoch_seconds() // 86400).cast("int64")
-    benign = list(config.taxonomy.benign)
+    if multitask:
+        ind[TASK] = t[TASK].cast("string")
+    t = indicators(t.mutate(**ind), task_taxonomies(config, tuple(tasks)))
+    sums = sums_annotations(t, config, multitask)
     if gold is not None:
-        ind |= {"__has": _flag(t.truth.notnull()), "__ok": _flag(t.label == t.truth)}
-        if benign:
-            ind |= {"__tb": _flag(t.truth.isin(benign)), "__lb": _flag(t.label.isin(benign))}
-    if "duration_s" in t.columns:
-        ind["__d"] = t.duration_s.cast("float64")
+        sums |= sums_gold(t)
     if audits is not None:
-        ind |= {"__aud": _flag(t.verdict.notnull()), "__y": _flag(t.verdict == "correct")}
-        if "inclusion_prob" in t.columns:
-            pi = t.inclusion_prob.cast("float64").fill_null(1.0)
-            valid = t.verdict.notnull() & (pi > 0) & (pi <= 1)
-            ind["__w"] = ibis.ifelse(valid, 1.0 / pi, 0.0)
-            ind["__a"] = ibis.ifelse(valid, (1.0 - pi) / (pi * pi), 0.0)
-    t = t.mutate(**ind)
-    sums: dict[str, ibis.Scalar] = {"ann_n": t.count().cast("float64")}
-    if gold is not None:
-        has, ok = t["__has"], t["__ok"]
-        sums |= {"g_n": has.sum(), "g_k": ok.sum()}
-        if benign:
-            tb, lb = t["__tb"], t["__lb"]
-            viol = has * (1.0 - tb)
-            both = viol * (1.0 - lb)
-            sums |= {
-                "leak_n": viol.sum(),
-                "leak_k": (viol * lb).sum(),
-                "over_n": (has * tb).sum(),
-                "over_k": (has * tb * (1.0 - lb)).sum(),
-                "wp_n": both.sum(),
-                "wp_k": (both * (1.0 - ok)).sum(),
-            }
-    if "duration_s" in t.columns:
-        d = t["__d"]
-        sums |= {"aht_n": _flag(d.notnull()).sum(), "aht_s": d.sum(), "aht_s2": (d * d).sum()}
-    if audits is not None:
-        aud, y = t["__aud"], t["__y"]
-        w = t["__w"] if "__w" in t.columns else aud
-        a = t["__a"] if "__a" in t.columns else aud * 0.0
-        sums |= {
-            "aud_n": aud.sum(),
-            "aud_k": y.sum(),
-            "aud_w": w.sum(),
-            "aud_wy": (w * y).sum(),
-            "aud_a": a.sum(),
-            "aud_ay": (a * y).sum(),
-        }
-    keys = ["__day", "rater_id", *attributes, *(["__hired"] if "__hired" in t.columns else [])]
+        sums |= sums_audits(t)
+        if "aud_a" not in sums:
+            sums |= {"aud_a": t["__aud"].sum() * 0.0, "aud_ay": t["__aud"].sum() * 0.0}
+    keys = ["__day", "rater_id", *([TASK] if multitask else []), *attributes,
+            *(["__hired"] if "__hired" in t.columns else [])]  # fmt: skip
     return t.group_by(keys).aggregate(**sums)
 
 
@@ -283,9 +325,14 @@ def rater_table(table: pa.Table, attributes: Sequence[str], grain: Grain) -> Rat
     hired = np.full(len(ids), NO_DAY, dtype=np.int64)
     if "__hired" in table.column_names:
         hired = _ints(table, "__hired", NO_DAY)[first]
-    skip = {"__day", "rater_id", "__hired", *attributes}
+    skip = {"__day", "rater_id", "__hired", TASK, *attributes}
     sums = {c: _floats(table, c) for c in table.column_names if c not in skip}
-    return RaterTable(grain, ids, attrs, hired, rater, _ints(table, "__day", 0), sums)
+    tasks: tuple[str, ...] = ()
+    task: IntArray | None = None
+    if TASK in table.column_names:
+        tasks, task = _encode(table[TASK])
+    return RaterTable(grain, ids, attrs, hired, rater, _ints(table, "__day", 0), sums, tasks,
+                      task)  # fmt: skip
 
 
 def confusion_table(
@@ -355,7 +402,8 @@ def build_rca_inputs(
     raters = None
     if "rater_id" in source.columns and "submitted_at" in source.columns:
         attrs = [d for d in dims if d in source.columns]
-        expr = rater_expr(source, config, gold=gold, audits=audits, attributes=attrs, grain=grain)
+        expr = rater_expr(source, config, gold=gold, audits=audits, attributes=attrs, grain=grain,
+                          tasks=cube.tasks)  # fmt: skip
         raters = rater_table(expr.to_pyarrow(), attrs, grain)
     confusion = None
     if gold is not None and "submitted_at" in view.columns:

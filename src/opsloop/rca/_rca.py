@@ -42,6 +42,7 @@ import numpy as np
 
 from opsloop.config import Config
 from opsloop.errors import UsageError
+from opsloop.metrics._agreement import DEFAULT_TASK, task_taxonomy
 from opsloop.monitor import Cube, Period, estimate, kpi_def
 from opsloop.rca._describe import (
     NEW_BAND,
@@ -108,10 +109,12 @@ class RcaResult:
     slices: tuple[SliceChange, ...]
     findings: tuple[Finding, ...]
     notes: tuple[str, ...] = field(default=())
+    task: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kpi": self.kpi,
+            "task": self.task,
             "label": self.label,
             "direction": self.direction,
             "unit": self.unit,
@@ -140,6 +143,34 @@ def _check_arguments(max_depth: int, min_support: float, alpha: float, top: int)
 
 def _date(day: int) -> str:
     return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+
+
+def task_inputs(
+    inputs: RcaInputs, config: Config, kpi: str, task: str | None
+) -> tuple[RcaInputs, str | None]:
+    """The inputs of ``kpi`` on ``task`` when the annotations answer several questions.
+
+    A quality KPI is analysed on one task: ``task``, else the default task
+    ``label``; a work KPI (handling time, cost) over all tasks. Single-task
+    inputs come back unchanged (and ``task`` must be ``None`` or that task).
+    """
+    cube = inputs.cube
+    if not cube.multitask:
+        if task is not None and cube.tasks and task not in cube.tasks:
+            raise UsageError(
+                f"no task {task!r} in the annotations (tasks: {', '.join(cube.tasks)})"
+            )
+        return inputs, None
+    if not kpi_def(kpi).per_task:
+        if task is not None:
+            raise UsageError(f"{kpi} counts items handled over all tasks: leave out the task")
+        return inputs.over_tasks(), None
+    chosen = task if task is not None else (DEFAULT_TASK if DEFAULT_TASK in cube.tasks else None)
+    if chosen is None or chosen not in cube.tasks:
+        what = f"no task {task!r} in" if task is not None else "choose the task of"
+        raise UsageError(f"{what} the annotations, which answer several questions "
+                         f"(tasks: {', '.join(cube.tasks)})")  # fmt: skip
+    return inputs.for_task(chosen, task_taxonomy(config.taxonomy, chosen)), chosen
 
 
 def check_request(
@@ -188,7 +219,8 @@ def _evidence(
     out = s.excluding
     pairs = (
         confusion_shifts(
-            conf, spec.kpi, config.taxonomy, s.where, frame.before, frame.after, alpha=alpha,
+            conf, spec.kpi, inputs.taxonomy or config.taxonomy, s.where, frame.before,
+            frame.after, alpha=alpha,
             excluding=out,
         )
         if conf is not None
@@ -308,6 +340,7 @@ def rca(
     min_support: float = 0.01,
     alpha: float = 0.05,
     top: int = 10,
+    task: str | None = None,
 ) -> RcaResult:
     """Why did ``kpi`` change from ``before`` to ``after``? Ranked findings with evidence.
 
@@ -315,8 +348,12 @@ def rca(
     ``min_support`` is the smallest share of the KPI's denominator a slice
     needs in both periods (and at least 30 judged rows); ``alpha`` the false
     discovery rate of every family of tests; ``top`` the number of findings.
+    When the annotations answer several questions, a quality KPI is explained
+    on one ``task`` (default: the task ``label``) and a work KPI over all
+    tasks (:func:`task_inputs`).
     """
     _check_arguments(max_depth, min_support, alpha, top)
+    inputs, task = task_inputs(inputs, config, kpi, task)
     cube = inputs.cube
     use = tuple(cube.dims if dims is None else dict.fromkeys(dims))
     check_request(cube, kpi, before, after, dims=use)
@@ -372,4 +409,5 @@ def rca(
         slices=tuple(slices),
         findings=tuple(found[:top]),
         notes=tuple(notes),
+        task=task,
     )

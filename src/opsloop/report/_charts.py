@@ -134,8 +134,9 @@ def slice_chart(rows: Sequence[Mapping[str, Any]], *, title: str, share: bool, d
 
 
 def scorecard_chart(cards: Sequence[Mapping[str, Any]], *, div_id: str,
-                    target: float | None = None) -> str:  # fmt: skip
-    """Raters: accuracy against handling time, size by volume, colour by vendor (or flag)."""
+                    target: float | None = None, task: str | None = None) -> str:  # fmt: skip
+    """Raters: accuracy (on ``task``) against handling time, size by items handled, colour
+    by vendor (or flag)."""
     fig = go.Figure()
     group_key = "vendor" if cards and "vendor" in cards[0] else "flag"
     groups: dict[str, list[Mapping[str, Any]]] = {}
@@ -144,7 +145,7 @@ def scorecard_chart(cards: Sequence[Mapping[str, Any]], *, div_id: str,
             continue
         groups.setdefault(str(c.get(group_key) or "all"), []).append(c)
     for name, rows in sorted(groups.items()):
-        volume = [max(float(r.get("annotations") or 0), 1.0) for r in rows]
+        volume = [max(float(r.get("items_handled") or 0), 1.0) for r in rows]
         peak = max(volume)
         fig.add_trace(go.Scatter(
             x=[r["avg_handling_time_s"] for r in rows], y=[r["accuracy"] for r in rows],
@@ -153,7 +154,8 @@ def scorecard_chart(cards: Sequence[Mapping[str, Any]], *, div_id: str,
             hovertemplate="%{text}<br>accuracy %{y:.1%}<br>%{x:.0f} s<extra></extra>"))  # fmt: skip
     if target is not None:
         fig.add_hline(y=target, line={"color": GREEN, "dash": "dash"})
-    fig.update_layout(title={"text": "Raters: accuracy vs handling time", "font": {"size": 14}})
+    title = "Raters: accuracy vs handling time" + (f" · task {task}" if task else "")
+    fig.update_layout(title={"text": title, "font": {"size": 14}})
     fig.update_xaxes(title="average handling time (s)")
     fig.update_yaxes(title="accuracy vs gold", tickformat=".0%")
     return _div(fig, div_id, 380)

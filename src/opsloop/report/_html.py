@@ -2,17 +2,27 @@
 
 The page embeds plotly.js once (shipped inside the plotly package), so it
 opens offline; every chart and table is drawn from ``report.json``'s dict.
+When the annotations answer several questions, every chart and table names
+its task; without dates the page covers the whole period.
 """
 
 from __future__ import annotations
 
-import html
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from opsloop.monitor import KPIS
 from opsloop.report import _charts as charts
+from opsloop.report._format import (
+    count,
+    e,
+    fmt,
+    kpi_label,
+    kpi_needs,
+    missing,
+    task_suffix,
+    unit,
+)
+from opsloop.report._sections import all_findings, causes, inference, notes, pill, raters
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -40,60 +50,58 @@ th{color:#5b6472;font-weight:600}td.num{text-align:right;font-variant-numeric:ta
 """
 
 
-def _e(x: Any) -> str:
-    return html.escape(str(x))
+def _cards(mon: Mapping[str, Any], scope: str) -> list[str]:
+    cards = []
+    for s in mon.get("statuses", []):
+        where = s.get("where") or {}
+        if set(where) - {"task"} or s.get("scope", "latest") != scope:
+            continue
+        kpi = str(s.get("kpi"))
+        u = unit(kpi)
+        ci = ""
+        if not missing(s.get("ci_low")) and not missing(s.get("ci_high")):
+            ci = f"95% CI {fmt(s['ci_low'], u)}–{fmt(s['ci_high'], u)}"
+        target = f"target {fmt(s.get('target'), u)}" if s.get("target") is not None else "no target"
+        task = where.get("task", "")
+        n = "" if missing(s.get("n")) else f"n {count(s.get('n'))}"
+        cards.append(
+            f'<div class="kpi {e(s.get("status", "none"))}" data-kpi="{e(kpi)}" data-task="{e(task)}">'
+            f'<div class="n">{e(kpi_label(kpi) + task_suffix(where))}</div>'
+            f'<div class="v">{fmt(s.get("value"), u, kpi_needs(kpi))}</div>'
+            f'<div class="n">{e(ci)}</div><div class="n">{e(" · ".join(x for x in (n, target, str(s.get("status"))) if x))}</div></div>'
+        )
+    return cards
 
 
-def _fmt(value: Any, unit: str = "") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    v = float(value)
-    if unit == "share":
-        return f"{100 * v:.1f}%"
-    if unit == "currency":
-        return f"${v:,.3f}"
-    if unit == "seconds":
-        return f"{v:,.1f} s"
-    if unit == "count":
-        return f"{v:,.0f}"
-    return f"{v:,.3f}"
-
-
-def _unit(kpi: str) -> str:
-    return KPIS[kpi].unit if kpi in KPIS else ""
-
-
-def _pill(status: str) -> str:
-    return f'<span class="pill {_e(status)}">{_e(status)}</span>'
+def _review(data: Mapping[str, Any]) -> str:
+    review = data.get("review") or {}
+    lines = []
+    if review:
+        lines.append(f"Week under review: {e(review.get('label'))} "
+                     f"({count(review.get('items_handled'))} items handled).")  # fmt: skip
+    if review.get("message"):
+        lines.append(f'<span class="note">{e(review["message"])}</span>')
+    if not data.get("dated", True):
+        lines.append('<span class="note">No annotation has a submitted_at date: every figure '
+                     "covers the whole period; trends and weekly root causes need dates.</span>")  # fmt: skip
+    return f'<p class="muted">{" ".join(lines)}</p>' if lines else ""
 
 
 def _summary(data: Mapping[str, Any]) -> str:
     mon = data.get("monitor") or {}
-    cards = []
-    for s in mon.get("statuses", []):
-        if s.get("where") or s.get("scope", "latest") != "latest":
-            continue
-        kpi = str(s.get("kpi"))
-        unit = _unit(kpi)
-        ci = ""
-        if s.get("ci_low") is not None and s.get("ci_high") is not None:
-            ci = f"95% CI {_fmt(s['ci_low'], unit)}–{_fmt(s['ci_high'], unit)}"
-        target = f"target {_fmt(s.get('target'), unit)}" if s.get("target") is not None else ""
-        label = KPIS[kpi].label if kpi in KPIS else kpi
-        cards.append(
-            f'<div class="kpi {_e(s.get("status", "none"))}" data-kpi="{_e(kpi)}">'
-            f'<div class="n">{_e(label)}</div><div class="v">{_fmt(s.get("value"), unit)}</div>'
-            f'<div class="n">{_e(ci)}</div><div class="n">{_e(target)} · {_e(s.get("status"))}</div></div>'
-        )
+    dated = data.get("dated", True)
+    cards = _cards(mon, "latest" if dated else "window")
     breaches = "".join(
-        f"<li>{_pill('red' if b.get('kind') == 'red' else 'amber')} {_e(b.get('message'))}</li>"
+        f"<li>{pill('red' if b.get('kind') == 'red' else 'amber')} {e(b.get('message'))}</li>"
         for b in mon.get("breaches", [])[:12]
     )
-    top = _all_findings(data, data_loop=False)[:3]
-    headline = "".join(f"<li><b>{_e(f['title'])}</b> — {_e(f['action'])}</li>" for f in top)
+    top = all_findings(data, data_loop=False)[:3]
+    headline = "".join(f"<li><b>{e(f['title'])}</b> — {e(f['action'])}</li>" for f in top)
     week = data.get("week") or {}
+    title = f"Executive summary · week {e(week.get('label', '–'))}" if dated else (
+        "Executive summary · whole period (no dates)")  # fmt: skip
     return (
-        f'<section id="summary"><h2>Executive summary · week {_e(week.get("label", "–"))}</h2>'
+        f'<section id="summary"><h2>{title}</h2>{_review(data)}'
         f'<div class="kpis">{"".join(cards) or "<p class=note>no KPI targets or no data</p>"}</div>'
         + (f"<h3>Breaches and signals</h3><ul>{breaches}</ul>" if breaches else "")
         + (f"<h3>Top root causes</h3><ol>{headline}</ol>" if headline else "")
@@ -101,235 +109,140 @@ def _summary(data: Mapping[str, Any]) -> str:
     )
 
 
-def _targets(mon: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        str(s.get("kpi")): s.get("target") for s in mon.get("statuses", []) if not s.get("where")
-    }
+def _target(mon: Mapping[str, Any], kpi: str, where: Mapping[str, Any]) -> Any:
+    return next((s.get("target") for s in mon.get("statuses", [])
+                 if s.get("kpi") == kpi and (s.get("where") or {}) == dict(where)), None)  # fmt: skip
 
 
 def _trends(data: Mapping[str, Any]) -> str:
+    head = '<section id="trends"><h2>Trends with control limits</h2>'
+    if not data.get("dated", True):
+        return head + ("<p class=note>Not computed: trends and control charts need "
+                       "submitted_at dates.</p></section>")  # fmt: skip
     mon = data.get("monitor") or {}
-    targets = _targets(mon)
     divs = []
     for i, s in enumerate(mon.get("series", [])):
-        kpi = str(s.get("kpi"))
-        label = KPIS[kpi].label if kpi in KPIS else kpi
-        divs.append(
-            charts.trend_chart(
-                s,
-                title=label,
-                share=_unit(kpi) == "share",
-                target=targets.get(kpi),
-                div_id=f"trend-{i}",
-            )
-        )
+        kpi, where = str(s.get("kpi")), s.get("where") or {}
+        divs.append(charts.trend_chart(s, title=kpi_label(kpi) + task_suffix(where),
+                                       share=unit(kpi) == "share",
+                                       target=_target(mon, kpi, where), div_id=f"trend-{i}"))  # fmt: skip
     body = f'<div class="grid">{"".join(divs)}</div>' if divs else "<p class=note>no series</p>"
     return (
-        '<section id="trends"><h2>Trends with control limits</h2>'
-        '<p class="muted">Weekly values with 95% intervals; p-chart limits follow each week\'s n '
-        "(3σ), EWMA (λ = 0.2) catches small sustained shifts; red points are signals.</p>"
+        head + '<p class="muted">Weekly values with 95% intervals; p-chart limits follow each '
+        "week's n (3σ), EWMA (λ = 0.2) catches small sustained shifts; red points are signals.</p>"
         f"{body}</section>"
     )
 
 
 def _slices(data: Mapping[str, Any]) -> str:
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
     for r in data.get("slices", []):
-        groups.setdefault((str(r["kpi"]), str(r["dimension"])), []).append(r)
+        key = (str(r["kpi"]), str(r.get("task") or ""), str(r["dimension"]))
+        groups.setdefault(key, []).append(r)
     mon = data.get("monitor") or {}
-    targets = _targets(mon)
     divs = []
-    for i, ((kpi, dim), rows) in enumerate(groups.items()):
-        label = KPIS[kpi].label if kpi in KPIS else kpi
-        divs.append(
-            charts.slice_chart(
-                rows,
-                title=f"{label} by {dim}",
-                share=_unit(kpi) == "share",
-                div_id=f"slice-{i}",
-                target=targets.get(kpi),
-            )
-        )
-    atable = _agreement_table(data.get("agreement_by_slice", []))
+    for i, ((kpi, task, dim), rows) in enumerate(groups.items()):
+        where = {"task": task} if task else {}
+        divs.append(charts.slice_chart(rows, title=f"{kpi_label(kpi)} by {dim}{task_suffix(where)}",
+                                       share=unit(kpi) == "share", div_id=f"slice-{i}",
+                                       target=_target(mon, kpi, where)))  # fmt: skip
+    dated = data.get("dated", True)
+    what = ("The week under review (bars, 95% CI) against the four weeks before (ticks)."
+            if dated else "The whole period (bars, 95% CI); no dates, so no earlier weeks.")  # fmt: skip
+    scope = "week under review" if dated else "whole period"
     return (
         '<section id="slices"><h2>Accuracy and agreement by slice</h2>'
-        '<p class="muted">The week under review (bars, 95% CI) against the four weeks before '
-        "(ticks).</p>"
-        f'<div class="grid">{"".join(divs)}</div>'
-        f"<h3>Agreement by slice (week under review)</h3>{atable}</section>"
+        f'<p class="muted">{what}</p><div class="grid">{"".join(divs)}</div>'
+        f'<h3 id="agreement">Agreement ({scope})</h3>'
+        f"{_agreement_table(data.get('agreement_by_slice', []))}</section>"
     )
+
+
+def _interval(r: Mapping[str, Any]) -> str:
+    if missing(r.get("value")):
+        return fmt(None, why=str(r.get("note") or "no data"))
+    ci = ""
+    if not missing(r.get("ci_low")) and not missing(r.get("ci_high")):
+        ci = f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
+    return fmt(r.get("value")) + ci
 
 
 def _agreement_table(rows: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
-        return "<p class=note>no items with two or more raters in the week</p>"
-    by: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+        return "<p class=note>no items with two or more raters</p>"
+    tasks = any(r.get("task") for r in rows)
+    by: dict[tuple[str, str, str], dict[str, Mapping[str, Any]]] = {}
     for r in rows:
-        key = (str(r.get("dimension")), str(r.get("slice_value")))
+        key = (str(r.get("task") or ""), str(r.get("dimension")), str(r.get("slice_value")))
         by.setdefault(key, {})[str(r.get("metric"))] = r
     body = []
-    for (dim, val), m in by.items():
+    for (task, dim, val), m in by.items():
         a, g = m.get("krippendorff_alpha", {}), m.get("gwet_ac1", {})
         body.append(
-            f"<tr><td>{_e(dim)}</td><td>{_e(val)}</td>"
-            f"<td class=num>{_fmt(a.get('value'))}</td><td class=num>{_fmt(g.get('value'))}</td>"
-            f"<td class=num>{_e(g.get('n_items', a.get('n_items', '')))}</td></tr>"
+            "<tr>"
+            + (f"<td>{e(task)}</td>" if tasks else "")
+            + f"<td>{e(dim)}</td><td>{e(val)}</td>"
+            f"<td class=num>{e(_interval(a))}</td><td>{e(a.get('level', ''))}</td>"
+            f"<td class=num>{e(_interval(g))}</td>"
+            f"<td class=num>{count(a.get('n_items', g.get('n_items')))}</td></tr>"
         )
     return (
-        "<table><tr><th>dimension</th><th>value</th><th>Krippendorff α</th><th>Gwet AC1</th>"
-        f"<th>items</th></tr>{''.join(body)}</table>"
+        "<table><tr>"
+        + ("<th>task</th>" if tasks else "")
+        + "<th>dimension</th><th>value</th><th>Krippendorff α [95% CI]</th><th>level</th>"
+        f"<th>Gwet AC1 [95% CI]</th><th>items</th></tr>{''.join(body)}</table>"
     )
 
 
-def _raters(data: Mapping[str, Any]) -> str:
-    cards = data.get("scorecards", [])
-    if not cards:
-        return '<section id="raters"><h2>Rater scorecards</h2><p class=note>no raters</p></section>'
-    mon = data.get("monitor") or {}
-    target = next(
-        (s.get("target") for s in mon.get("statuses", []) if s.get("kpi") == "accuracy"), None
-    )
-    attrs = [c for c in ("vendor", "site") if c in cards[0]]
-    head = "".join(f"<th>{a}</th>" for a in attrs)
-    body = []
-    for c in cards[:30]:
-        ci = c.get("accuracy_ci") or [None, None]
-        body.append(
-            f"<tr><td>{_e(c['rater_id'])}</td>"
-            + "".join(f"<td>{_e(c.get(a, ''))}</td>" for a in attrs)
-            + f"<td class=num>{c['annotations']:,}</td>"
-            f"<td class=num>{_fmt(c.get('accuracy'), 'share')}</td>"
-            f"<td class=num>{_fmt(ci[0], 'share')}–{_fmt(ci[1], 'share')}</td>"
-            f"<td class=num>{_fmt(c.get('audit_accuracy'), 'share')}</td>"
-            f"<td class=num>{_fmt(c.get('avg_handling_time_s'), 'seconds')}</td>"
-            f"<td class=num>{_fmt(c.get('unit_cost'), 'currency')}</td>"
-            f"<td class=num>{_fmt(c.get('cost_per_correct_label'), 'currency')}</td>"
-            f"<td>{_e(c.get('flag', ''))}</td></tr>"
+def _header(data: Mapping[str, Any]) -> str:
+    window = data.get("window") or {}
+    c = data.get("counts") or {}
+    parts = [f"{count(c.get(k))} {name}" for k, name in (("items", "items"),
+             ("items_handled", "items handled"), ("labels", "labels"), ("raters", "raters"))
+             if k in c]  # fmt: skip
+    tasks = data.get("tasks") or []
+    if len(tasks) > 1:
+        parts.append(f"{len(tasks)} tasks ({', '.join(str(t) for t in tasks)})")
+    repeats = data.get("repeats") or {}
+    if repeats.get("set_aside"):
+        parts.append(
+            f"{count(repeats['set_aside'])} repeat labels set aside (the {repeats['policy']} "
+            "of each rater, item and task is used)"
         )
-    flagged = sum(1 for c in cards if c.get("flag"))
-    return (
-        '<section id="raters"><h2>Rater scorecards (last four weeks)</h2>'
-        f'<p class="muted">{len(cards):,} raters; {flagged:,} with accuracy wholly below target '
-        "(95% CI). Worst 30 shown; all in report.json.</p>"
-        + charts.scorecard_chart(cards, div_id="raters-scatter", target=target)
-        + f"<table><tr><th>rater</th>{head}<th>annotations</th><th>accuracy</th><th>95% CI</th>"
-        "<th>audit acc.</th><th>AHT</th><th>unit cost</th><th>cost / correct</th><th>flag</th></tr>"
-        + "".join(body)
-        + "</table></section>"
-    )
-
-
-def _all_findings(data: Mapping[str, Any], *, data_loop: bool = True) -> list[Mapping[str, Any]]:
-    out: list[Mapping[str, Any]] = []
-    seen: set[str] = set()
-    for c in data.get("changes", []):
-        analysis = c.get("analysis") or {}
-        for f in analysis.get("findings", []):
-            key = f"{f.get('id')}|{c['after']['label']}"
-            if key not in seen:
-                seen.add(key)
-                out.append({**f, "title": f"{c['after']['label']}: {f.get('title')}"})
-    if data_loop:
-        out += data.get("data_loop", [])
-    return sorted(out, key=lambda f: -float(f.get("score") or 0.0))
-
-
-def _short(text: str, limit: int = 60) -> str:
-    if len(text) <= limit:
-        return text
-    parts = text.split("|")
-    more = f" … ({len(parts)} values)" if len(parts) > 1 else " …"
-    return text[:limit].rsplit("|", 1)[0] + more
-
-
-def _finding(f: Mapping[str, Any]) -> str:
-    ev = f.get("evidence") or {}
-    parts = []
-    for k, v in list(ev.items())[:8]:
-        if isinstance(v, float):
-            v = f"{v:.4g}"
-        elif isinstance(v, (list, dict)):
-            v = str(v)[:120]
-        parts.append(f"{k}: {v}")
-    where = ", ".join(f"{k}={_short(str(v))}" for k, v in (f.get("where") or {}).items())
-    return (
-        f'<div class="finding" data-kind="{_e(f.get("kind"))}"><div class="t">{_e(f.get("title"))}</div>'
-        f'<div class="e">{_e(f.get("kind"))} · {_e(where)} · explains '
-        f"{100 * float(f.get('score') or 0):.2f} pts · {_e('; '.join(parts))}</div>"
-        f'<div class="a">→ {_e(f.get("action"))}</div></div>'
-    )
-
-
-def _causes(data: Mapping[str, Any]) -> str:
-    blocks = []
-    for i, c in enumerate(data.get("changes", [])):
-        kpi = str(c.get("kpi"))
-        unit = _unit(kpi)
-        delta = float(c["change"])
-        moved = f"{100 * delta:+.1f} pts" if unit == "share" else f"{delta:+.4g}"
-        head = (
-            f"<h3>{_e(KPIS[kpi].label if kpi in KPIS else kpi)}: {_e(c['before']['label'])} → "
-            f"{_e(c['after']['label'])} ({moved}, p = {float(c['p_value']):.2g})</h3>"
-        )
-        a = c.get("analysis")
-        if not a:
-            blocks.append(head + f"<p class=note>{_e(c.get('note') or 'not analysed')}</p>")
-            continue
-        deco = a.get("decomposition") or a.get("kitagawa") or []
-        chart = (
-            charts.decomposition_chart(deco, title="Mix versus rate (Kitagawa)", div_id=f"deco-{i}")
-            if deco
-            else ""
-        )
-        findings = "".join(_finding(f) for f in a.get("findings", [])[:5])
-        blocks.append(head + chart + (findings or "<p class=muted>no significant finding</p>"))
-    loop = "".join(_finding(f) for f in data.get("data_loop", []))
-    return (
-        '<section id="root-causes"><h2>Root causes and recommended actions</h2>'
-        + ("".join(blocks) or "<p class=muted>no significant change to analyse</p>")
-        + "</section>"
-        + '<section id="data-loop"><h2>Model and preference data</h2>'
-        + (loop or "<p class=muted>no model or preference findings</p>")
-        + "</section>"
-    )
-
-
-def _notes(data: Mapping[str, Any]) -> str:
-    notes = data.get("notes", [])
-    if not notes:
-        return ""
-    items = "".join(f"<li>{_e(n)}</li>" for n in notes)
-    return f'<section id="notes"><h2>What could not be computed</h2><ul class="note">{items}</ul></section>'
+    span = (f"data {window.get('first_day')} to {window.get('last_day')}"
+            if window.get("first_day") else "undated data")  # fmt: skip
+    return " · ".join([span, *parts])
 
 
 def render_html(data: Mapping[str, Any]) -> str:
     """The report (its ``to_dict()`` form) as a standalone HTML document."""
-    window = data.get("window") or {}
-    tables = ", ".join(f"{k} {v:,}" for k, v in (data.get("tables") or {}).items())
     nav = "".join(
         f'<a href="#{s}">{t}</a>'
         for s, t in (
             ("summary", "Summary"),
             ("trends", "Trends"),
             ("slices", "Slices"),
+            ("agreement", "Agreement"),
             ("raters", "Raters"),
+            ("inference", "Inference"),
             ("root-causes", "Root causes"),
             ("data-loop", "Model & preferences"),
         )
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>opsloop weekly quality report · {_e(data.get("project", ""))}</title><style>{_CSS}</style>
+<title>opsloop weekly quality report · {e(data.get("project", ""))}</title><style>{_CSS}</style>
 <script>{charts.plotly_js()}</script></head>
-<body><header><h1>Weekly quality report · {_e(data.get("project", ""))}</h1>
-<p>data {_e(window.get("first_day") or "–")} to {_e(window.get("last_day") or "–")} · {_e(tables)} · generated {_e(data.get("generated_at", ""))} by opsloop</p></header>
+<body><header><h1>Weekly quality report · {e(data.get("project", ""))}</h1>
+<p>{e(_header(data))} · generated {e(data.get("generated_at", ""))} by opsloop</p></header>
 <nav>{nav}</nav>
 <main>
 {_summary(data)}
 {_trends(data)}
 {_slices(data)}
-{_raters(data)}
-{_causes(data)}
-{_notes(data)}
+{raters(data)}
+{inference(data)}
+{causes(data)}
+{notes(data)}
 </main></body></html>
 """

@@ -13,6 +13,7 @@ from typing import Any
 from opsloop.config import CONFIG_FILE
 from opsloop.engine import Workspace
 from opsloop.errors import WorkspaceError
+from opsloop.inference import infer_workspace
 from opsloop.io import ingest
 from opsloop.report._html import render_html
 from opsloop.report._weekly import Progress, WeeklyReport, build_report
@@ -46,12 +47,20 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def write_report(
-    ws: Workspace, out_dir: Path | None = None, *, progress: Progress | None = None
+    ws: Workspace,
+    out_dir: Path | None = None,
+    *,
+    as_of: str | None = None,
+    progress: Progress | None = None,
 ) -> ReportFiles:
-    """Compute the weekly report and write ``report.html`` and ``report.json``."""
+    """Compute the weekly report and write ``report.html`` and ``report.json``.
+
+    ``as_of`` (an ISO week such as ``2025-W11``, or a day) reviews that week and
+    ignores later data; by default the last week with enough data is reviewed.
+    """
+    report = build_report(ws, as_of=as_of, progress=progress)
     out = (out_dir or ws.root).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    report = build_report(ws, progress=progress)
     data = _finite(report.to_dict())
     html_path, json_path = out / "report.html", out / "report.json"
     _write_atomic(json_path, json.dumps(data, indent=2, default=str, allow_nan=False))
@@ -67,7 +76,8 @@ def run_demo(
     progress: Callable[[str], None] | None = None,
     report_progress: Progress | None = None,
 ) -> ReportFiles:
-    """Generate the demo operation into ``directory``, ingest it and write the report."""
+    """Generate the demo operation into ``directory``, ingest it, infer labels (Dawid–Skene)
+    and write the report."""
     from opsloop.demo import generate_demo
 
     say = progress or (lambda _msg: None)
@@ -96,6 +106,10 @@ def run_demo(
             if files:
                 say(f"ingesting {table}")
                 ingest(ws, table, list(files))
+        # Dawid–Skene rather than auto: the comparison of every estimator is the slow part,
+        # and the demo is about the report; `opsloop infer` on the workspace runs auto
+        say("inferring labels (Dawid–Skene)")
+        infer_workspace(ws, "ds")
         say("building the report")
         return write_report(ws, progress=report_progress)
     finally:

@@ -4,84 +4,75 @@ Are we on target (KPI status against targets, with intervals), what changed
 (control charts, week-over-week changes), why (root-cause analysis of each
 significant change), and what to do (findings with actions). Everything is
 computed from the workspace through the public analyses — the KPI cube,
-:func:`opsloop.monitor.monitor`, :func:`opsloop.rca.rca` — and returned as one
-frozen :class:`WeeklyReport`, whose ``to_dict()`` is ``report.json`` and the
-input of the HTML page.
+:func:`opsloop.monitor.monitor`, :func:`opsloop.rca.rca`, ``agreement()`` —
+and returned as one frozen :class:`WeeklyReport`, whose ``to_dict()`` is
+``report.json`` and the input of the HTML page.
 
-A step that cannot run on this data (no gold, no dates, a target for a KPI
-that cannot be measured, …) leaves a note and the rest of the report renders.
+* **The week under review** is the last week with enough data, or the week
+  ``as_of`` names (:mod:`opsloop.report._weeks`); data after it are ignored.
+* **Several questions per item** (tasks): quality KPIs, slices, agreement,
+  scorecards and root causes are per task and name it; item counts count
+  distinct items and throughput counts items handled, once per (item, rater).
+* **No dates** (no ``submitted_at`` anywhere): the report covers the whole
+  period — KPI status against targets, slices, scorecards, agreement — and
+  lists the parts that need time (trends, control charts, weekly root causes)
+  under "What could not be computed".
+
+A step that cannot run on this data leaves a note and the rest renders.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import ibis
-import numpy as np
-
 from opsloop.engine import Workspace
-from opsloop.errors import OpsloopError
-from opsloop.metrics import agreement
+from opsloop.errors import OpsloopError, UsageError
+from opsloop.inference import StoredInference, stored_inference
+from opsloop.metrics._agreement import agreement_levels
 from opsloop.monitor import (
     Cube,
     MonitorResult,
     Period,
-    agreement_by_period,
     day_from_number,
-    estimate,
-    group_sums,
     kpi_def,
     monitor,
-    week_label,
-    week_start,
+    parse_period,
+    workspace_agreement,
     workspace_cube,
 )
-from opsloop.rca import Finding, RcaResult, data_loop_findings, rca, rca_inputs
-from opsloop.report._scorecards import Scorecard, SliceRow, scorecards, slice_table
+from opsloop.rca import Finding, data_loop_findings, rca_inputs
+from opsloop.report._scorecards import Scorecard, SliceRow, slice_table
+from opsloop.report._steps import (
+    Change,
+    agreement_rows,
+    counts,
+    rater_scorecards,
+    weekly_changes,
+)
+from opsloop.report._weeks import WeekReview, review_week
 from opsloop.views import annotation_view
 
 Progress = Callable[[int, int, str], None]
 SLICE_DIMENSIONS = ("locale", "vendor", "queue", "content_type", "site", "tenure", "team")
+SLICE_KPIS = ("accuracy", "audit_accuracy", "avg_handling_time_s")
+AGREEMENT_DIMENSIONS = ("locale", "vendor")
 BASELINE_WEEKS = 4
 SCORECARD_WEEKS = 4
-MAX_CHANGES = 4
-BEFORE_WEEKS = 2
-CHANGE_ALPHA = 0.001
-MIN_CHANGE = 0.01
 STEPS = 8
-
-
-@dataclass(frozen=True)
-class Change:
-    """A significant week-over-week move of a KPI and its root-cause analysis."""
-
-    kpi: str
-    before: Period
-    after: Period
-    change: float
-    p_value: float
-    analysis: RcaResult | None
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kpi": self.kpi,
-            "before": self.before.to_dict(),
-            "after": self.after.to_dict(),
-            "change": self.change,
-            "p_value": self.p_value,
-            "analysis": self.analysis.to_dict() if self.analysis is not None else None,
-            "note": self.note,
-        }
+NEEDS_DATES = "weekly root causes: comparing weeks needs submitted_at dates (no annotation has one)"
 
 
 @dataclass(frozen=True)
 class WeeklyReport:
-    """Everything the weekly report shows; ``to_dict()`` is ``report.json``."""
+    """Everything the weekly report shows; ``to_dict()`` is ``report.json``.
+
+    ``week`` is the week under review (``None`` without dates) and ``review``
+    why it was chosen; ``tasks`` the questions the annotations answer;
+    ``counts`` distinct items and raters, labels and items handled.
+    """
 
     project: str
     generated_at: str
@@ -97,6 +88,12 @@ class WeeklyReport:
     changes: tuple[Change, ...]
     data_loop: tuple[Finding, ...]
     notes: tuple[str, ...] = field(default=())
+    review: WeekReview | None = None
+    tasks: tuple[str, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    dated: bool = True
+    repeats: dict[str, Any] = field(default_factory=dict)  # policy and labels set aside
+    inference: StoredInference | None = None
 
     def findings(self) -> tuple[Finding, ...]:
         """The root-cause findings of the weekly changes, strongest first."""
@@ -107,9 +104,15 @@ class WeeklyReport:
         return {
             "project": self.project,
             "generated_at": self.generated_at,
+            "dated": self.dated,
             "week": self.week.to_dict() if self.week else None,
+            "review": self.review.to_dict() if self.review else None,
             "window": {"first_day": self.first_day, "last_day": self.last_day},
             "tables": self.tables,
+            "counts": dict(self.counts),
+            "repeats": dict(self.repeats),
+            "inference": self.inference.to_dict() if self.inference else None,
+            "tasks": list(self.tasks),
             "dimensions": list(self.dimensions),
             "monitor": self.monitor.to_dict() if self.monitor else None,
             "slices": [s.to_dict() for s in self.slices],
@@ -121,83 +124,57 @@ class WeeklyReport:
         }
 
 
-def _week_period(monday: dt.date) -> Period:
-    return Period(week_label(monday), monday, monday + dt.timedelta(days=7))
-
-
-def _days(p: Period) -> tuple[int, int]:
-    return p.day_range
-
-
-def primary_kpi(cube: Cube) -> str | None:
-    """The KPI root-cause analysis follows: accuracy vs gold, else audit accuracy."""
-    for k in ("accuracy", "audit_accuracy"):
-        d = kpi_def(k)
-        if float(cube.sums[d.sums[0]].sum()) > 0:
-            return k
-    return None
-
-
-def change_points(cube: Cube, kpi: str) -> list[tuple[Period, Period, float, float]]:
-    """Weeks whose KPI moved significantly, in the harmful direction, from the weeks before.
-
-    Each week is compared with the ``BEFORE_WEEKS`` weeks before it pooled, by
-    a two-sample z-test on the estimates (``Δ / sqrt(se₁² + se₂²)``); a change
-    counts when ``p < 0.001`` and ``|Δ| ≥ 1`` point. The latest week is always
-    compared. Returns ``(before, after, Δ, p)``, the strongest
-    ``MAX_CHANGES`` changes plus the latest week, in time order.
-    """
-    from statistics import NormalDist
-
-    d = kpi_def(kpi)
-    weekly = cube.rollup(period="week", measures=d.sums)
-    mondays = [day_from_number(int(x)) for x in weekly.keys["day"]]
-    out: list[tuple[Period, Period, float, float]] = []
-    for i in range(1, len(mondays)):
-        after = _week_period(mondays[i])
-        first = mondays[max(0, i - BEFORE_WEEKS)]
-        before = Period(
-            week_label(first) if i == 1 else f"{week_label(first)}..{week_label(mondays[i - 1])}",
-            first,
-            mondays[i],
-        )
-        sums = {
-            m: np.array([v[max(0, i - BEFORE_WEEKS) : i].sum(), v[i]])
-            for m, v in weekly.sums.items()
-        }
-        e = estimate(kpi, sums)
-        delta = float(e.value[1] - e.value[0])
-        se = math.sqrt(float(e.se[0]) ** 2 + float(e.se[1]) ** 2)
-        if math.isnan(delta) or not se > 0:
+def _slices(cube: Cube, current: tuple[int, int] | None,
+            baseline: tuple[int, int] | None) -> list[SliceRow]:  # fmt: skip
+    out: list[SliceRow] = []
+    # a dimension with one value (e.g. tenure when no rater has hired_at) slices nothing
+    dims = [d for d in SLICE_DIMENSIONS if len(cube.levels.get(d, ())) > 1]
+    for kpi in SLICE_KPIS:
+        d = kpi_def(kpi)
+        if float(cube.sums[d.sums[0]].sum()) <= 0:
             continue
-        p = 2 * (1 - NormalDist().cdf(abs(delta) / se))
-        harmful = delta < 0 if d.direction == "higher" else delta > 0
-        latest = i == len(mondays) - 1
-        if latest or (harmful and p < CHANGE_ALPHA and abs(delta) >= MIN_CHANGE):
-            out.append((before, after, delta, p))
-    latest_pair = out[-1:] if out and out[-1][1].start == mondays[-1] else []
-    others = sorted(out[: len(out) - len(latest_pair)], key=lambda c: -abs(c[2]))[:MAX_CHANGES]
-    return sorted(others, key=lambda c: c[1].start) + latest_pair
+        tasks = cube.tasks if cube.multitask and d.per_task else (None,)
+        for task in tasks:
+            for dim in dims:
+                out += slice_table(cube, kpi, dim, current, baseline, task=task)
+    return out
 
 
-def _agreement_rows(view: ibis.Table, week: Period, dims: tuple[str, ...]) -> list[dict[str, Any]]:
-    start = ibis.timestamp(dt.datetime.combine(week.start, dt.time()))
-    end = ibis.timestamp(dt.datetime.combine(week.end, dt.time()))
-    t = view.filter((view.submitted_at >= start) & (view.submitted_at < end))
-    cols = ["item_id", "rater_id", "label", *[c for c in ("task", *dims) if c in view.columns]]
-    rows: list[dict[str, Any]] = []
-    for dim in dims:
-        result = agreement(
-            t.select(*cols), metrics=["krippendorff_alpha", "gwet_ac1"], by=[dim], n_boot=0
-        )
-        for r in result.records:
-            d = r.to_dict()
-            rows.append({**d, "dimension": dim, "slice_value": r.slice.get(dim)})
-    return rows
+def _as_of(text: str | None, cube: Cube) -> Period | dt.date | None:
+    if text is None:
+        return None
+    if not cube.dated:
+        raise UsageError("--as-of needs dates: no annotation has a submitted_at")
+    last = None if cube.last_day is None else day_from_number(cube.last_day)
+    period = parse_period(text, last)
+    return period.start if period.days == 1 else period
 
 
-def build_report(ws: Workspace, *, progress: Progress | None = None) -> WeeklyReport:
-    """Compute the weekly report of the workspace (the week under review is the latest)."""
+@dataclass(frozen=True)
+class _Scope:
+    """What the report covers: the days of the period reviewed, of its baseline and of the
+    scorecards (``None``: every annotation), and the first day left out."""
+
+    current: tuple[int, int] | None
+    baseline: tuple[int, int] | None
+    scorecards: tuple[int, int] | None
+    stop: int | None
+
+
+def _scope(review: WeekReview | None) -> _Scope:
+    if review is None:
+        return _Scope(None, None, None, None)
+    start, end = review.week.day_range
+    end = min(end, review.stop)
+    base = (start - 7 * BASELINE_WEEKS, start)
+    return _Scope((start, end), base, (end - 7 * SCORECARD_WEEKS, end), review.stop)
+
+
+def build_report(
+    ws: Workspace, *, as_of: str | None = None, progress: Progress | None = None
+) -> WeeklyReport:
+    """Compute the report of the workspace: the latest week with enough data, the week
+    ``as_of`` names (an ISO week ``2025-W11``, a day, …), or the whole period without dates."""
     say: Progress = progress or (lambda _done, _total, _msg: None)
     notes: list[str] = []
     tables = {name: ws.row_count(name) for name in ws.table_names()}
@@ -206,63 +183,49 @@ def build_report(ws: Workspace, *, progress: Progress | None = None) -> WeeklyRe
                          (), (), (), ())  # fmt: skip
     say(0, STEPS, "aggregating the KPI cube")
     try:
-        cube = workspace_cube(ws)
+        cube = workspace_cube(ws, dated=None)
     except OpsloopError as exc:
         return WeeklyReport(**{**empty.__dict__, "notes": (str(exc),)})
     notes += cube.notes
-    if cube.last_day is None or cube.first_day is None:
-        return WeeklyReport(**{**empty.__dict__, "notes": ("no dated annotations",)})
-    last = day_from_number(cube.last_day)
-    week = _week_period(week_start(last))
-    baseline = Period(
-        f"{BASELINE_WEEKS} weeks before",
-        week.start - dt.timedelta(days=7 * BASELINE_WEEKS),
-        week.start,
-    )
+    review = review_week(cube, _as_of(as_of, cube)) if cube.dated else None
+    if review is None:
+        notes.append(NEEDS_DATES)
+    scope = _scope(review)
     view = annotation_view(ws)
+    config = ws.config
+    levels = agreement_levels(config.taxonomy, cube.tasks)
 
     say(1, STEPS, "monitoring KPIs against targets")
     result: MonitorResult | None = None
+    last = None if scope.stop is None else day_from_number(scope.stop - 1)
     try:
-        series = agreement_by_period(view, period="week")
-        result = monitor(cube, ws.config, period="week", agreement=series)
+        series = workspace_agreement(ws, as_of=last, dated=cube.dated, tasks=cube.tasks)
+        result = monitor(cube, config, period="week", agreement=series, as_of=last)
         notes += result.notes
     except OpsloopError as exc:
         notes.append(f"KPI monitoring: {exc}")
 
     say(2, STEPS, "KPIs by slice")
-    slices: list[SliceRow] = []
-    dims = tuple(d for d in SLICE_DIMENSIONS if d in cube.levels)
-    for kpi in ("accuracy", "audit_accuracy", "avg_handling_time_s"):
-        if float(cube.sums[kpi_def(kpi).sums[0]].sum()) <= 0:
-            continue
-        for dim in dims:
-            slices += slice_table(cube, kpi, dim, _days(week), _days(baseline))
+    slices = _slices(cube, scope.current, scope.baseline)
 
     say(3, STEPS, "agreement by slice")
     agree: list[dict[str, Any]] = []
     try:
-        agree = _agreement_rows(view, week, tuple(d for d in ("locale", "vendor") if d in dims))
+        dims = [d for d in AGREEMENT_DIMENSIONS if d in cube.levels]
+        agree = agreement_rows(view, levels, dims, scope.current, cube.multitask)
     except OpsloopError as exc:
         notes.append(f"agreement by slice: {exc}")
 
     say(4, STEPS, "rater scorecards")
-    cards = _scorecards(ws, view, week)
+    cards = rater_scorecards(ws, view, scope.scorecards, cube.tasks)
 
     say(5, STEPS, "root-cause analysis")
     changes: list[Change] = []
-    main_kpi = primary_kpi(cube)
-    if main_kpi is None:
-        notes.append("no gold or audits: no quality KPI to analyse for root causes")
-    else:
+    if scope.stop is not None:
         try:
             inputs = rca_inputs(ws, cube=cube)
-            for before, after, delta, p in change_points(cube, main_kpi):
-                try:
-                    analysis = rca(inputs, ws.config, kpi=main_kpi, before=before, after=after)
-                    changes.append(Change(main_kpi, before, after, delta, p, analysis))
-                except OpsloopError as exc:
-                    changes.append(Change(main_kpi, before, after, delta, p, None, str(exc)))
+            changes, why = weekly_changes(inputs, config, cube, scope.stop)
+            notes += why
         except OpsloopError as exc:
             notes.append(f"root-cause analysis: {exc}")
 
@@ -272,35 +235,30 @@ def build_report(ws: Workspace, *, progress: Progress | None = None) -> WeeklyRe
         loop = data_loop_findings(ws)
     except OpsloopError as exc:
         notes.append(f"model and preference checks: {exc}")
+    inference = stored_inference(ws)
+    if inference is None:
+        notes.append(
+            "truth inference: run `opsloop infer` to add inferred labels, rater reliability "
+            "and the relabel queue to the report"
+        )
     say(7, STEPS, "writing the report")
+    first, final = _span(cube, scope.stop)
     return WeeklyReport(
-        ws.config.project.name,
-        now,
-        week,
-        day_from_number(cube.first_day).isoformat(),
-        last.isoformat(),
-        tables,
-        cube.dims,
-        result,
-        tuple(slices),
-        tuple(agree),
-        cards,
-        tuple(changes),
-        loop,
-        tuple(dict.fromkeys(notes)),
-    )
+        config.project.name, now, review.week if review else None, first, final, tables,
+        cube.dims, result, tuple(slices), tuple(agree), cards, tuple(changes), loop,
+        tuple(dict.fromkeys(notes)), review, cube.tasks, counts(view, cube, scope.stop),
+        cube.dated, {"policy": config.repeats.analysis,
+                     "set_aside": ws.repeats_set_aside("annotations")}, inference,
+    )  # fmt: skip
 
 
-def _scorecards(ws: Workspace, view: ibis.Table, week: Period) -> tuple[Scorecard, ...]:
-    start = dt.datetime.combine(week.end - dt.timedelta(days=7 * SCORECARD_WEEKS), dt.time())
-    recent = view.filter(view.submitted_at >= ibis.timestamp(start))
-    attrs = [c for c in ("vendor", "site", "team") if c in view.columns]
-    sums = group_sums(
-        recent,
-        ws.config,
-        gold=ws.table("gold") if ws.has_table("gold") else None,
-        audits=ws.table("audits") if ws.has_table("audits") else None,
-        keys=["rater_id", *attrs],
-    )
-    target = ws.config.kpis.get("accuracy")
-    return scorecards(sums, accuracy_target=target.target if target else None, attributes=attrs)
+def _span(cube: Cube, stop: int | None) -> tuple[str | None, str | None]:
+    """The first and last day of the data the report covers (``None`` without dates)."""
+    if cube.first_day is None:
+        return None, None
+    days = cube.day if stop is None else cube.day[cube.day < stop]
+    if not len(days):
+        return None, None
+    return day_from_number(int(days.min())).isoformat(), day_from_number(
+        int(days.max())
+    ).isoformat()

@@ -104,6 +104,22 @@ def _codes(
     return rank[indices], dictionary.take(pa.array(sorter))
 
 
+def _one_per_key(key: np.ndarray, repeats: str) -> np.ndarray | None:
+    """Row positions to keep, one per key (None when no key repeats)."""
+    if bool(np.all(key[1:] > key[:-1])):
+        return None
+    ordered = np.sort(key)
+    if not bool((ordered[1:] == ordered[:-1]).any()):
+        return None
+    if repeats == "first":
+        _, first = np.unique(key, return_index=True)
+        return np.sort(first)
+    # the last occurrence: unique on the reversed key
+    n = len(key)
+    _, first_in_reversed = np.unique(key[::-1], return_index=True)
+    return np.sort(n - 1 - first_in_reversed)
+
+
 def encode_labels(
     table: pa.Table,
     *,
@@ -111,8 +127,13 @@ def encode_labels(
     rater: str = "rater_id",
     label: str = "label",
     categories: list[str] | None = None,
+    repeats: str = "latest",
 ) -> CodedLabels:
     """Code a long label table; rows with a missing item, rater or label are dropped.
+
+    ``repeats`` decides repeated (item, rater) rows, the rows being in event order:
+    ``latest`` keeps the last, ``first`` the first, ``keep-all`` every one (each
+    label a vote, as crowd-kit counts them), ``error`` raises :class:`UsageError`.
 
     ``categories`` fixes the category order (e.g. an ordinal scale); labels not
     in it raise :class:`UsageError`. Otherwise categories are sorted. Item
@@ -143,19 +164,20 @@ def encode_labels(
         raise UsageError(f"label {bad!r} is not one of the categories {list(categories)}")
     n = len(item_codes)
     n_dup = 0
-    if n:
-        key = item_codes * max(len(rater_dict), 1) + rater_codes
-        if not bool(np.all(key[1:] > key[:-1])):
-            ordered = np.sort(key)
-            if bool((ordered[1:] == ordered[:-1]).any()):
-                # last occurrence wins: unique on the reversed key
-                _, first_in_reversed = np.unique(key[::-1], return_index=True)
-                keep_idx = np.sort(n - 1 - first_in_reversed)
-                n_dup = n - len(keep_idx)
-                item_codes = item_codes[keep_idx]
-                rater_codes = rater_codes[keep_idx]
-                label_codes = label_codes[keep_idx]
-                row_index = keep_idx if row_index is None else row_index[keep_idx]
+    keep_idx = None
+    if n and repeats != "keep-all":
+        keep_idx = _one_per_key(item_codes * max(len(rater_dict), 1) + rater_codes, repeats)
+    if keep_idx is not None:
+        if repeats == "error":
+            raise UsageError(
+                f"{n - len(keep_idx):,} repeated (item, rater) label(s) and the repeat policy "
+                "error refuses them; choose latest, first or keep-all"
+            )
+        n_dup = n - len(keep_idx)
+        item_codes = item_codes[keep_idx]
+        rater_codes = rater_codes[keep_idx]
+        label_codes = label_codes[keep_idx]
+        row_index = keep_idx if row_index is None else row_index[keep_idx]
     if row_index is None:
         row_index = np.arange(n, dtype=np.int64)
     return CodedLabels(
