@@ -198,8 +198,15 @@ def inference(data: Mapping[str, Any]) -> str:
         if inf.get("stale")
         else ""
     )
+    rows = [*inf.get("raters", []), *inf.get("relabel", [])]
+    tasks = any(r.get("task") not in (None, "label") for r in rows)
+
+    def task(r: Mapping[str, Any]) -> str:
+        return f"<td>{e(r.get('task', ''))}</td>" if tasks else ""
+
+    task_head = "<th>task</th>" if tasks else ""
     rater_rows = "".join(
-        f"<tr><td>{e(r.get('rater_id'))}</td><td>{e(r.get('task', ''))}</td>"
+        f"<tr><td>{e(r.get('rater_id'))}</td>{task(r)}"
         f"<td class=num>{fmt(r.get('accuracy'), 'share')}</td>"
         f"<td class=num>{fmt(r.get('accuracy_low'), 'share')}–{fmt(r.get('accuracy_high'), 'share')}</td>"
         f"<td class=num>{fmt(r.get('spammer_score'))}</td></tr>"
@@ -207,7 +214,7 @@ def inference(data: Mapping[str, Any]) -> str:
     )
     relabel_rows = "".join(
         f"<tr><td class=num>{count(r.get('rank'))}</td><td>{e(r.get('item_id'))}</td>"
-        f"<td>{e(r.get('task', ''))}</td><td>{e(r.get('consensus'))}</td>"
+        f"{task(r)}<td>{e(r.get('consensus'))}</td>"
         f"<td class=num>{fmt(r.get('quality'))}</td><td class=num>{count(r.get('n_labels'))}</td>"
         f"<td class=num>{count(r.get('n_disagree'))}</td></tr>"
         for r in inf.get("relabel", [])
@@ -216,10 +223,11 @@ def inference(data: Mapping[str, Any]) -> str:
         head + stale + f"<p>{e(s.get('method', ''))}{chose}: {count(s.get('n_items'))} items from "
         f"{count(s.get('n_annotations'))} labels; {accuracy}.</p>"
         "<h3>Least reliable raters (estimated without gold)</h3><table><tr><th>rater</th>"
-        "<th>task</th><th>accuracy</th><th>95% CI</th><th>spammer score</th></tr>"
+        f"{task_head}<th>accuracy</th><th>95% CI</th><th>spammer score</th></tr>"
         + rater_rows
-        + "</table><h3>Relabel first</h3><table><tr><th>rank</th><th>item</th><th>task</th>"
-        "<th>consensus</th><th>confidence</th><th>labels</th><th>disagreeing</th></tr>"
+        + "</table><h3>Relabel first</h3><table><tr><th>rank</th><th>item</th>"
+        + task_head
+        + "<th>consensus</th><th>confidence</th><th>labels</th><th>disagreeing</th></tr>"
         + relabel_rows
         + "</table></section>"
     )
