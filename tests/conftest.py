@@ -56,3 +56,43 @@ def spark() -> Iterator[Any]:
     con = connect_spark("opsloop-parity")
     yield con
     con._session.stop()
+
+
+class Backend:
+    """Loads an Arrow table into one engine, for the one suite run on every backend.
+
+    ``backend(table)`` is the table as that engine's Ibis table (``duckdb``: a DuckDB
+    connection; ``spark``: local Spark).
+    """
+
+    def __init__(self, name: str, con: Any) -> None:
+        self.name = name
+        self._con = con
+        self._n = 0
+
+    def __call__(self, table: Any) -> Any:
+        self._n += 1
+        name = f"t{self._n}_{id(table) & 0xFFFF:x}"
+        if self.name == "spark":
+            return self._con.create_table(name, table.to_pandas(), overwrite=True)
+        return self._con.create_table(name, table, overwrite=True)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@pytest.fixture(scope="session")
+def _duckdb_backend() -> Any:
+    import ibis
+
+    return ibis.duckdb.connect()
+
+
+@pytest.fixture(
+    params=["duckdb", pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.slow])]
+)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Every backend: DuckDB in the default run, local Spark in the `spark` (slow) run."""
+    if request.param == "spark":
+        return Backend("spark", request.getfixturevalue("spark"))
+    return Backend("duckdb", request.getfixturevalue("_duckdb_backend"))

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from opsloop.metrics import agreement, pairwise_agreement
+from tests.conftest import Backend
 
 REF = "reference_small"
 
@@ -77,59 +78,66 @@ def value(table: pa.Table, metric: str, **kw: object) -> float:
     return agreement(table, metrics=[metric], n_boot=0, **kw).records[0].value  # type: ignore[arg-type]
 
 
-def test_fleiss_1971_diagnoses(data_dir: Path) -> None:
+def test_fleiss_1971_diagnoses(data_dir: Path, backend: Backend) -> None:
     # Fleiss (1971) Psychol. Bull. 76(5); R irr::kappam.fleiss(diagnoses) = 0.4302445
     t = long_from_wide(data_dir / REF / "fleiss1971_diagnoses_30x6.csv")
+    t = backend(t)
     assert value(t, "fleiss_kappa") == pytest.approx(0.4302445, abs=1e-6)
 
 
-def test_wikipedia_fleiss(data_dir: Path) -> None:
+def test_wikipedia_fleiss(data_dir: Path, backend: Backend) -> None:
     # Wikipedia "Fleiss' kappa" worked example: κ = 0.210 (also statsmodels' test)
     t = long_from_counts(data_dir / REF / "wikipedia_fleiss_example_10x14_counts.csv")
+    t = backend(t)
     assert value(t, "fleiss_kappa") == pytest.approx(0.210, abs=5e-4)
 
 
-def test_category_kappa_fleiss_1971(data_dir: Path) -> None:
+def test_category_kappa_fleiss_1971(data_dir: Path, backend: Backend) -> None:
     # R irr::kappam.fleiss(diagnoses, detail=TRUE): per-category κ
     # Depression .245, Personality disorder .245, Schizophrenia .520, Neurosis .471, Other .566
     t = long_from_wide(data_dir / REF / "fleiss1971_diagnoses_30x6.csv")
+    t = backend(t)
     res = agreement(t, metrics=["category_kappa"], n_boot=50)
     got = [res.get("category_kappa", label=str(k)).value for k in range(1, 6)]
     assert got == pytest.approx([0.245, 0.245, 0.520, 0.471, 0.566], abs=5e-4)
 
 
-def test_irr_anxiety_cohen_kappa(data_dir: Path) -> None:
+def test_irr_anxiety_cohen_kappa(data_dir: Path, backend: Backend) -> None:
     # R irr::kappa2(anxiety[, 2:3]) unweighted / "equal" / "squared", quoted in statsmodels
     t = long_from_wide(data_dir / REF / "irr_anxiety_20x3.csv", raters=("rater2", "rater3"))
+    t = backend(t)
     assert value(t, "cohen_kappa") == pytest.approx(-0.006289308, abs=1e-6)
     assert value(t, "cohen_kappa", weights="linear") == pytest.approx(0.1459075, abs=1e-6)
     assert value(t, "cohen_kappa", weights="quadratic") == pytest.approx(0.2520325, abs=1e-6)
 
 
-def test_krippendorff_2011(data_dir: Path) -> None:
+def test_krippendorff_2011(data_dir: Path, backend: Backend) -> None:
     # Krippendorff (2011) "Computing Krippendorff's Alpha-Reliability", p. 8 (3 decimals)
     t = long_from_wide(
         data_dir / REF / "krippendorff2011_example_4obs_x_12units.csv", transpose=True
     )
+    t = backend(t)
     assert value(t, "krippendorff_alpha") == pytest.approx(0.743, abs=5e-4)
     assert value(t, "krippendorff_alpha", level="ordinal") == pytest.approx(0.815, abs=5e-4)
     assert value(t, "krippendorff_alpha", level="ratio") == pytest.approx(0.797, abs=5e-4)
 
 
-def test_krippendorff_pkg_docstring(data_dir: Path) -> None:
+def test_krippendorff_pkg_docstring(data_dir: Path, backend: Backend) -> None:
     # krippendorff 0.9.0 docstring example: nominal 0.691358, interval 0.810845
     t = long_from_wide(
         data_dir / REF / "krippendorff_pkg_docstring_example_3coders_x_15units.csv",
         transpose=True,
     )
+    t = backend(t)
     assert value(t, "krippendorff_alpha") == pytest.approx(0.691358, abs=1e-6)
     assert value(t, "krippendorff_alpha", level="interval") == pytest.approx(0.810845, abs=1e-6)
 
 
-def test_irrcac_raw_4raters_gwet_fleiss_pa(data_dir: Path) -> None:
+def test_irrcac_raw_4raters_gwet_fleiss_pa(data_dir: Path, backend: Backend) -> None:
     # irrcac 0.4.4 raw.py doctest (port of Gwet's R irrCAC; data Gwet 2014 Handbook):
     # AC1 0.77544 (se 0.14295, CI 0.46081–1), Fleiss 0.76117 (se 0.15302), Pa 0.81818
     t = long_from_wide(data_dir / REF / "irrCAC_raw_4raters.csv")
+    t = backend(t)
     res = agreement(t, metrics=["gwet_ac1", "fleiss_kappa", "percent_agreement"], n_boot=0)
     ac1, fk, pa_ = res.records
     assert ac1.value == pytest.approx(0.77544, abs=1e-5)
@@ -142,10 +150,11 @@ def test_irrcac_raw_4raters_gwet_fleiss_pa(data_dir: Path) -> None:
     assert "single rating" in (ac1.note or "")
 
 
-def test_irrcac_conger_and_bp(data_dir: Path) -> None:
+def test_irrcac_conger_and_bp(data_dir: Path, backend: Backend) -> None:
     # irrCAC Python port's unit tests (test/unit/irrCAC/raw/test_conger.py, test_bp.py),
     # 3 decimals: Conger 0.763 (Pe 0.233, CI lower 0.435); BP 0.773 (se 0.145, CI 0.454)
     t = long_from_wide(data_dir / REF / "irrCAC_raw_4raters.csv")
+    t = backend(t)
     res = agreement(t, metrics=["conger_kappa", "brennan_prediger"], n_boot=0)
     cg, bp = res.records
     assert cg.value == pytest.approx(0.763, abs=5e-4)
@@ -156,22 +165,24 @@ def test_irrcac_conger_and_bp(data_dir: Path) -> None:
     assert bp.ci_low == pytest.approx(0.454, abs=5e-4)
 
 
-def test_irrcac_table_3x3(data_dir: Path) -> None:
+def test_irrcac_table_3x3(data_dir: Path, backend: Backend) -> None:
     # irrcac 0.4.4 table.py doctest: cont3x3abstractors AC1 0.84933, AC2 (quadratic) 0.94024
     with (data_dir / REF / "irrCAC_table_cont3x3abstractors.csv").open() as fh:
         rows = list(csv.reader(fh))
     cats = rows[0][1:]
     counts = [[int(x) for x in r[1:]] for r in rows[1:]]
     t = long_from_contingency(counts, cats)
+    t = backend(t)
     assert value(t, "gwet_ac1", categories=cats) == pytest.approx(0.84933, abs=1e-5)
     ac2 = value(t, "gwet_ac2", categories=cats, weights="quadratic")
     assert ac2 == pytest.approx(0.94024, abs=1e-5)
 
 
-def test_kappa_paradox_table() -> None:
+def test_kappa_paradox_table(backend: Backend) -> None:
     # Kappa paradox 2×2 table a=130, b=56, c=9, d=5 (PMC7222679):
     # Po .675, Pe .668, κ .022, Gwet AC1 .533
     t = long_from_contingency([[130, 56], [9, 5]], ["yes", "no"])
+    t = backend(t)
     res = agreement(t, metrics=["percent_agreement", "cohen_kappa", "gwet_ac1"], n_boot=0)
     po, kappa, ac1 = res.records
     assert po.value == pytest.approx(0.675, abs=5e-4)
@@ -182,18 +193,20 @@ def test_kappa_paradox_table() -> None:
     assert kappa.interpretation == "slight"
 
 
-def test_scott_pi_two_raters() -> None:
+def test_scott_pi_two_raters(backend: Backend) -> None:
     # Scott (1955): π = (Po − Pe)/(1 − Pe), Pe = Σ ((p_A,k + p_B,k)/2)².
     # Paradox table by hand: Po = 135/200 = .675; pooled yes = (186 + 139)/400 = .8125,
     # Pe = .8125² + .1875² = .69531; π = (.675 − .69531)/(1 − .69531) = −0.066667
     t = long_from_contingency([[130, 56], [9, 5]], ["yes", "no"])
+    t = backend(t)
     assert value(t, "scott_pi") == pytest.approx(-0.0666667, abs=1e-6)
 
 
-def test_specific_agreement_2x2() -> None:
+def test_specific_agreement_2x2(backend: Backend) -> None:
     # Positive/negative specific agreement 2a/(2a+b+c), 2d/(2d+b+c) (Cicchetti & Feinstein
     # 1990) on the paradox table by hand: yes 260/325 = 0.8, no 10/75 = 0.133333
     t = long_from_contingency([[130, 56], [9, 5]], ["yes", "no"])
+    t = backend(t)
     res = agreement(t, metrics=["specific_agreement"], n_boot=20)
     assert res.get("specific_agreement", label="yes").value == pytest.approx(0.8, abs=1e-9)
     assert res.get("specific_agreement", label="no").value == pytest.approx(10 / 75, abs=1e-9)

@@ -1,14 +1,13 @@
-"""Engine (Ibis) estimators: parity with the numpy kernels.
+"""Engine (Ibis) estimators against the numpy kernels, on every backend.
 
-DuckDB runs in the ordinary suite; the same test on a local Spark session is
-marked ``spark`` and ``slow`` (one session for the module).
+The ``backend`` fixture runs each test on DuckDB (ordinary suite) and on a local
+Spark session (marked ``spark`` and ``slow``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import ibis
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -26,6 +25,7 @@ from opsloop.inference import (
     MajorityVote,
     OneCoinDawidSkene,
 )
+from tests.conftest import Backend
 from tests.test_inference import planted
 
 
@@ -42,10 +42,10 @@ def _by_key(table: pa.Table, keys: list[str], value: str) -> dict[tuple[Any, ...
     return dict(zip(zip(*cols, strict=True), table[value].to_pylist(), strict=True))
 
 
-def check_parity(con: Any, n_iter: int) -> None:
+def check_parity(backend: Backend, n_iter: int) -> None:
     table, gold = _data()
-    t = con.create_table("ann_parity", table.to_pandas(), overwrite=True)
-    g = con.create_table("gold_parity", gold.to_pandas(), overwrite=True)
+    t = backend(table)
+    g = backend(gold)
     for engine_gold, local_gold in ((None, None), (g, gold)):
         ours = EngineDawidSkene(n_iter=n_iter, tol=1e-5).fit(t, engine_gold)
         ref = DawidSkene(n_iter=n_iter, tol=1e-5).fit(table, local_gold)
@@ -74,15 +74,20 @@ def check_parity(con: Any, n_iter: int) -> None:
     )
 
 
-def test_duckdb_parity() -> None:
-    check_parity(ibis.duckdb.connect(), n_iter=30)
+# Spark runs fewer EM iterations: every one is a round of distributed queries
+def _iters(backend: Backend, full: int, spark: int) -> int:
+    return full if backend.name == "duckdb" else spark
 
 
-def check_more_parity(con: Any, n_iter: int) -> None:
+def test_dawid_skene_and_majority_vote(backend: Backend) -> None:
+    check_parity(backend, n_iter=_iters(backend, 30, 8))
+
+
+def check_more_parity(backend: Backend, n_iter: int) -> None:
     """One-coin Dawid–Skene and MACE (one majority-vote start) against the numpy kernels."""
     table, gold = _data()
-    t = con.create_table("ann_parity_more", table.to_pandas(), overwrite=True)
-    g = con.create_table("gold_parity_more", gold.to_pandas(), overwrite=True)
+    t = backend(table)
+    g = backend(gold)
     pairs: list[tuple[Any, Any]] = [
         (EngineOneCoinDawidSkene(n_iter=n_iter), OneCoinDawidSkene(n_iter=n_iter)),
         (EngineMACE(n_iter=n_iter), MACE(n_iter=n_iter, n_restarts=1)),
@@ -107,15 +112,15 @@ def check_more_parity(con: Any, n_iter: int) -> None:
                 assert s == pytest.approx(skills[names.index(r)], abs=1e-12)
 
 
-def test_duckdb_parity_one_coin_and_mace() -> None:
-    check_more_parity(ibis.duckdb.connect(), n_iter=30)
+def test_one_coin_and_mace(backend: Backend) -> None:
+    check_more_parity(backend, n_iter=_iters(backend, 30, 6))
 
 
-def check_glad_parity(con: Any, n_iter: int) -> None:
+def check_glad_parity(backend: Backend, n_iter: int) -> None:
     """GLAD: Fisher-scoring M-step against the kernel's L-BFGS, within 1e-3."""
     table, gold = _data()
-    t = con.create_table("ann_parity_glad", table.to_pandas(), overwrite=True)
-    g = con.create_table("gold_parity_glad", gold.to_pandas(), overwrite=True)
+    t = backend(table)
+    g = backend(gold)
     for engine_gold, local_gold, learn in ((None, None, False), (g, gold, True)):
         ours = EngineGLAD(n_iter=n_iter, learn_prior=learn).fit(t, engine_gold)
         ref = GLAD(n_iter=n_iter, learn_prior=learn).fit(table, local_gold)
@@ -133,8 +138,8 @@ def check_glad_parity(con: Any, n_iter: int) -> None:
             assert s == pytest.approx(skills[names.index(r)], abs=1e-3)
 
 
-def test_duckdb_parity_glad() -> None:
-    check_glad_parity(ibis.duckdb.connect(), n_iter=30)
+def test_glad(backend: Backend) -> None:
+    check_glad_parity(backend, n_iter=_iters(backend, 30, 2))
 
 
 def test_engine_tasks_and_bad_input() -> None:
@@ -167,21 +172,3 @@ def test_engine_tasks_and_bad_input() -> None:
         EngineMACE(n_iter=0).fit(a)
     with pytest.raises(UsageError, match="m_step_iter"):
         EngineGLAD(m_step_iter=0).fit(a)
-
-
-@pytest.mark.spark
-@pytest.mark.slow
-def test_spark_parity(spark: Any) -> None:
-    check_parity(spark, n_iter=8)
-
-
-@pytest.mark.spark
-@pytest.mark.slow
-def test_spark_parity_one_coin_and_mace(spark: Any) -> None:
-    check_more_parity(spark, n_iter=6)
-
-
-@pytest.mark.spark
-@pytest.mark.slow
-def test_spark_parity_glad(spark: Any) -> None:
-    check_glad_parity(spark, n_iter=2)

@@ -1,5 +1,8 @@
 """Quality metrics against hand-computed tables and independent implementations.
 
+The reference cases run on every backend (the ``backend`` fixture: DuckDB by default,
+local Spark in the slow run), each checked against the expected figures.
+
 Expected values are computed here from the cited formulas (or by sklearn /
 statsmodels), never copied from opsloop's output.
 """
@@ -24,6 +27,7 @@ from opsloop.metrics import (
     quality_sql,
     wilson,
 )
+from tests.conftest import Backend
 
 TAX = TaskTaxonomy(
     labels=("none", "spam", "hate", "self_harm"),
@@ -56,10 +60,10 @@ def sm_wilson(k: int, n: int) -> tuple[float, float]:
 # --- accuracy and Wilson ------------------------------------------------------------
 
 
-def test_wilson_readme_figures() -> None:
+def test_wilson_readme_figures(backend: Backend) -> None:
     # README worked figures: 95/100 -> [0.8882, 0.9785]; 0/50 -> [0, 0.0713]
     ann, gold = ann_gold([("spam", "spam")] * 95 + [("spam", "none")] * 5)
-    r = quality(ann, gold=gold, metrics=["accuracy"]).records[0]
+    r = quality(backend(ann), gold=backend(gold), metrics=["accuracy"]).records[0]
     assert r.value == pytest.approx(0.95)
     assert (r.ci_low, r.ci_high) == pytest.approx((0.8882, 0.9785), abs=5e-5)
     assert (r.ci_low, r.ci_high) == pytest.approx(sm_wilson(95, 100), abs=1e-12)
@@ -70,7 +74,7 @@ def test_wilson_readme_figures() -> None:
         assert (w.ci_low, w.ci_high) == pytest.approx(sm_wilson(k, n), abs=1e-12)
 
 
-def test_accuracy_hand_computed() -> None:
+def test_accuracy_hand_computed(backend: Backend) -> None:
     # rater r0 rates i0, i2, i4, i6: 3 of 4 right; r1 rates i1, i3, i5: 1 of 3 right
     pairs = [
         ("spam", "spam"),
@@ -82,7 +86,7 @@ def test_accuracy_hand_computed() -> None:
         ("hate", "spam"),
     ]
     ann, gold = ann_gold(pairs)
-    res = quality(ann, gold=gold, metrics=["accuracy"], by=["rater_id"])
+    res = quality(backend(ann), gold=backend(gold), metrics=["accuracy"], by=["rater_id"])
     r0, r1 = res.get("accuracy", rater_id="r0"), res.get("accuracy", rater_id="r1")
     assert r0.value == pytest.approx(3 / 4) and r0.extra["n"] == 4 and r0.n_items == 4
     assert r1.value == pytest.approx(1 / 3) and r1.extra["n"] == 3 and r1.n_raters == 1
@@ -91,40 +95,42 @@ def test_accuracy_hand_computed() -> None:
     extra = pa.concat_tables(
         [ann, pa.table({"item_id": ["zz"], "rater_id": ["r0"], "label": ["spam"]})]
     )
-    assert quality(extra, gold=gold, metrics=["accuracy"]).records[0].extra["n"] == 7
+    assert (
+        quality(backend(extra), gold=backend(gold), metrics=["accuracy"]).records[0].extra["n"] == 7
+    )
 
 
-def test_honeypot_accuracy_hand_computed() -> None:
+def test_honeypot_accuracy_hand_computed(backend: Backend) -> None:
     pairs = [("spam", "spam"), ("spam", "none"), ("hate", "hate"), ("none", "none")]
     ann, gold = ann_gold(pairs, is_gold_check=[True, True, False, None])
-    res = quality(ann, gold=gold, metrics=["accuracy", "honeypot_accuracy"])
+    res = quality(backend(ann), gold=backend(gold), metrics=["accuracy", "honeypot_accuracy"])
     assert res.get("honeypot_accuracy").value == pytest.approx(1 / 2)
     assert res.get("honeypot_accuracy").extra["n"] == 2
     assert res.get("accuracy").value == pytest.approx(3 / 4)
     no_flag, _ = ann_gold(pairs)
-    r = quality(no_flag, gold=gold, metrics=["honeypot_accuracy"]).records[0]
+    r = quality(backend(no_flag), gold=backend(gold), metrics=["honeypot_accuracy"]).records[0]
     assert math.isnan(r.value) and "is_gold_check" in (r.note or "")
 
 
-def test_week_and_day_dimensions() -> None:
+def test_week_and_day_dimensions(backend: Backend) -> None:
     ts = pa.array(["2024-01-01T10:00", "2024-01-07T23:00", "2024-01-08T01:00"]).cast(
         pa.timestamp("us")
     )
     ann, gold = ann_gold([("spam", "spam"), ("spam", "none"), ("spam", "spam")], submitted_at=ts)
-    res = quality(ann, gold=gold, metrics=["accuracy"], by=["week"])
+    res = quality(backend(ann), gold=backend(gold), metrics=["accuracy"], by=["week"])
     # ISO weeks start on Monday: 2024-01-01 is a Monday, 2024-01-08 the next one
     assert res.values("accuracy") == {
         (("week", "2024-01-01"),): pytest.approx(0.5),
         (("week", "2024-01-08"),): 1.0,
     }
-    days = quality(ann, gold=gold, metrics=["accuracy"], by=["day"])
+    days = quality(backend(ann), gold=backend(gold), metrics=["accuracy"], by=["day"])
     assert len(days.records) == 3
 
 
 # --- audits ----------------------------------------------------------------------------
 
 
-def test_audit_accuracy_unweighted() -> None:
+def test_audit_accuracy_unweighted(backend: Backend) -> None:
     ann = pa.table({"item_id": list("abcde"), "rater_id": ["x"] * 5, "label": ["spam"] * 5})
     audits = pa.table(
         {
@@ -133,12 +139,12 @@ def test_audit_accuracy_unweighted() -> None:
             "verdict": ["correct"] * 4 + ["incorrect"],
         }
     )
-    r = quality(ann, audits=audits, metrics=["audit_accuracy"]).records[0]
+    r = quality(backend(ann), audits=backend(audits), metrics=["audit_accuracy"]).records[0]
     assert r.value == pytest.approx(0.8) and r.extra["n"] == 5
     assert (r.ci_low, r.ci_high) == pytest.approx(sm_wilson(4, 5), abs=1e-12)
 
 
-def test_audit_accuracy_hajek_by_hand() -> None:
+def test_audit_accuracy_hajek_by_hand(backend: Backend) -> None:
     # Hájek: p = Σ y/π / Σ 1/π; V = Σ (1-π)/π² (y - p)² / (Σ 1/π)²  (Särndal et al. 1992)
     pi = np.array([0.5, 0.5, 0.1, 0.1, 1.0, 0.25])
     y = np.array([1, 0, 1, 1, 0, 1])
@@ -151,7 +157,7 @@ def test_audit_accuracy_hajek_by_hand() -> None:
             "inclusion_prob": pi,
         }
     )
-    r = quality(ann, audits=audits, metrics=["audit_accuracy"]).records[0]
+    r = quality(backend(ann), audits=backend(audits), metrics=["audit_accuracy"]).records[0]
     p = sum(yi / q for yi, q in zip(y, pi, strict=True)) / sum(1 / q for q in pi)
     var = sum((1 - q) / q**2 * (yi - p) ** 2 for yi, q in zip(y, pi, strict=True))
     var /= sum(1 / q for q in pi) ** 2
@@ -182,7 +188,7 @@ def test_hajek_variance_matches_simulated_poisson_sampling() -> None:
 # --- per label ------------------------------------------------------------------------
 
 
-def test_precision_recall_f1_vs_sklearn() -> None:
+def test_precision_recall_f1_vs_sklearn(backend: Backend) -> None:
     sk = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(3)
     labels = ["none", "spam", "hate", "self_harm"]
@@ -190,7 +196,9 @@ def test_precision_recall_f1_vs_sklearn() -> None:
     noise = rng.random(300) < 0.3
     given = np.where(noise, rng.choice(labels, 300), truth)
     ann, gold = ann_gold(list(zip(truth.tolist(), given.tolist(), strict=True)))
-    res = quality(ann, gold=gold, taxonomy=TAX, metrics=["precision", "recall", "f1"])
+    res = quality(
+        backend(ann), gold=backend(gold), taxonomy=TAX, metrics=["precision", "recall", "f1"]
+    )
     p, r, f, _ = sk.precision_recall_fscore_support(truth, given, labels=labels, zero_division=0)
     for i, lab in enumerate(labels):
         assert res.get("precision", label=lab).value == pytest.approx(p[i], abs=1e-12)
@@ -226,10 +234,10 @@ MODERATION = [
 ]
 
 
-def test_moderation_rates_hand_computed() -> None:
+def test_moderation_rates_hand_computed(backend: Backend) -> None:
     ann, gold = ann_gold(MODERATION)
     ids = ["leakage", "over_enforcement", "wrong_policy", "critical_error"]
-    res = quality(ann, gold=gold, taxonomy=TAX, metrics=ids)
+    res = quality(backend(ann), gold=backend(gold), taxonomy=TAX, metrics=ids)
     # leakage: violating truth = rows 0-5 and 9 (7); labelled benign: rows 0, 1, 5
     assert res.get("leakage").value == pytest.approx(3 / 7)
     # over-enforcement: benign truth = rows 6-8; labelled violating: row 6
@@ -241,13 +249,15 @@ def test_moderation_rates_hand_computed() -> None:
     for m, (k, n) in zip(ids, [(3, 7), (1, 3), (1, 4), (1, 2)], strict=True):
         rec = res.get(m)
         assert (rec.ci_low, rec.ci_high) == pytest.approx(sm_wilson(k, n), abs=1e-12)
-    no_benign = quality(ann, gold=gold, metrics=["leakage"]).records[0]
+    no_benign = quality(backend(ann), gold=backend(gold), metrics=["leakage"]).records[0]
     assert math.isnan(no_benign.value) and "benign" in (no_benign.note or "")
 
 
-def test_severity_weighted_error_by_hand() -> None:
+def test_severity_weighted_error_by_hand(backend: Backend) -> None:
     ann, gold = ann_gold(MODERATION)
-    r = quality(ann, gold=gold, taxonomy=TAX, metrics=["severity_weighted_error"]).records[0]
+    r = quality(
+        backend(ann), gold=backend(gold), taxonomy=TAX, metrics=["severity_weighted_error"]
+    ).records[0]
     sev = {"none": 0, "spam": 1, "hate": 3, "self_harm": 4}
     s = np.array([sev[t] for t, _ in MODERATION], float)
     e = np.array([t != g for t, g in MODERATION], float)
