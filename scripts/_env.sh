@@ -31,8 +31,11 @@ setup_env() {  # $1: lock file to install; further arguments: lock files that al
   fi
   local stamp=".venv/.opsloop-lock-$(basename "$lock")"
   if [ ! -f "$stamp" ] || ! cmp -s "$lock" "$stamp"; then
-    .venv/bin/python -m uv pip sync --quiet --python .venv/bin/python "$lock"
-    .venv/bin/python -m uv pip install --quiet --python .venv/bin/python --no-deps -e .
+    # bytecode compiled at install time: the first `opsloop` run does not pay for it, and
+    # start-up does not depend on whether the user's site-packages is writable
+    .venv/bin/python -m uv pip sync --quiet --compile-bytecode --python .venv/bin/python "$lock"
+    .venv/bin/python -m uv pip install --quiet --compile-bytecode --python .venv/bin/python \
+      --no-deps -e .
     rm -f .venv/.opsloop-lock-*
     cp "$lock" "$stamp"
   fi

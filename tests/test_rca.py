@@ -22,6 +22,9 @@ from opsloop.config import Config
 from opsloop.errors import UsageError
 from opsloop.monitor import Cube, Period, parse_period, workspace_cube
 from opsloop.rca import (
+    MixShiftEvidence,
+    RateChangeEvidence,
+    RaterCohortEvidence,
     RcaInputs,
     RcaResult,
     decompose,
@@ -31,7 +34,7 @@ from opsloop.rca import (
     rca_inputs,
 )
 from opsloop.rca._frame import build_frame, changes
-from opsloop.rca._stats import bh_adjust
+from opsloop.stats import bh_adjust
 
 from . import rca_data
 from .rca_data import AFTER, BEFORE, make_operation
@@ -208,18 +211,23 @@ def test_findings_carry_evidence(planted_result: RcaResult) -> None:
     by = {_is_planted(f): f for f in planted_result.findings[:3]}
     mix = by["mix"]
     assert mix.action.startswith("no quality action: mix shift in workflow")
-    assert mix.evidence["levels"][0]["value"] == "deep_review"
+    assert isinstance(mix.evidence, MixShiftEvidence)
+    assert mix.evidence.mix.levels[0].value == "deep_review"
     cohort = by["cohort"]
-    new = cohort.evidence["new_raters"]
+    assert isinstance(cohort.evidence, RaterCohortEvidence)
+    new = cohort.evidence.new_raters
+    assert new is not None
     # the cohort plus the agency's weekly backfill hires of those weeks
-    assert rca_data.COHORT_SIZE <= new["count"] <= rca_data.COHORT_SIZE + rca_data.WEEKS
-    assert new["value_new"] < new["value_tenured"] - 0.2
+    assert rca_data.COHORT_SIZE <= new.count <= rca_data.COHORT_SIZE + rca_data.WEEKS
+    assert new.value_new < new.value_tenured - 0.2
+    assert cohort.to_dict()["evidence"]["new_raters"]["count"] == new.count
     assert "Harbor" in cohort.action
     slice_ = by["slice"]
-    assert slice_.evidence["slice"]["value_after"] < slice_.evidence["slice"]["value_before"] - 0.2
+    assert isinstance(slice_.evidence, RateChangeEvidence)
+    assert slice_.evidence.slice.value_after < slice_.evidence.slice.value_before - 0.2
     assert slice_.score > 0 and slice_.p_value is not None and slice_.p_value < 1e-6
     for f in planted_result.findings:
-        assert f.score > 0 and f.action and f.title
+        assert f.score > 0 and f.action and f.title and f.unit == "kpi_points"
     json.dumps(planted_result.to_dict())
 
 

@@ -18,7 +18,15 @@ from opsloop.demo import generate_demo
 from opsloop.engine import Workspace
 from opsloop.io import ingest
 from opsloop.monitor import Period, workspace_cube
-from opsloop.rca import RcaInputs, RcaResult, rca, rca_inputs
+from opsloop.rca import (
+    GuidelineGapEvidence,
+    MixShiftEvidence,
+    RaterCohortEvidence,
+    RcaInputs,
+    RcaResult,
+    rca,
+    rca_inputs,
+)
 
 TABLES = ("items", "raters", "annotations", "gold", "audits")
 
@@ -71,8 +79,9 @@ def check_guideline_confusion(demo: tuple[RcaInputs, Config, dict[str, Any]]) ->
     assert top.where.get("locale") == e["where"]["locale"], [f.to_dict() for f in result.findings]
     assert top.kind == "guideline_gap"
     assert top.where.get("guideline_version") == e["where"]["guideline_version"]
-    assert top.evidence["version"]["new"] == e["where"]["guideline_version"]
-    assert set(top.evidence["confusions"][0]["labels"]) == set(e["labels"])
+    assert isinstance(top.evidence, GuidelineGapEvidence)
+    assert top.evidence.version.new == e["where"]["guideline_version"]
+    assert top.evidence.pair is not None and set(top.evidence.pair.labels) == set(e["labels"])
     a, b = e["labels"]
     assert f"{a} vs {b}" in top.action or f"{b} vs {a}" in top.action
 
@@ -85,9 +94,10 @@ def check_vendor_new_raters(demo: tuple[RcaInputs, Config, dict[str, Any]]) -> N
     top = result.findings[0]
     assert top.where.get("vendor") == e["where"]["vendor"], [f.to_dict() for f in result.findings]
     assert top.kind == "rater_cohort" and top.where.get("tenure") == "0-29 days"
-    new = top.evidence["new_raters"]
-    assert new["first_hired"] <= e["cause"]["hired_at"] <= new["last_hired"]
-    assert new["value_new"] < new["value_tenured"]
+    assert isinstance(top.evidence, RaterCohortEvidence) and top.evidence.new_raters is not None
+    new = top.evidence.new_raters
+    assert new.first_hired <= e["cause"]["hired_at"] <= new.last_hired
+    assert new.value_new < new.value_tenured
 
 
 def check_simpson_mix(demo: tuple[RcaInputs, Config, dict[str, Any]]) -> None:
@@ -101,12 +111,14 @@ def check_simpson_mix(demo: tuple[RcaInputs, Config, dict[str, Any]]) -> None:
         f.to_dict() for f in result.findings
     ]
     assert top.where == e["where"]
-    assert top.evidence["simpson"] is True and top.evidence["rate_effect"] > 0
-    worst = top.evidence["levels"][0]
-    assert worst["value"] == e["where"]["queue"]
+    assert isinstance(top.evidence, MixShiftEvidence)
+    mix = top.evidence.mix
+    assert mix.simpson is True and mix.rate_effect > 0
+    worst = mix.levels[0]
+    assert worst.value == e["where"]["queue"]
     share = e["expected"]["escalation_share"]
-    assert worst["share_before"] == pytest.approx(share["before"], abs=0.05)
-    assert worst["share_after"] == pytest.approx(share["after"], abs=0.05)
+    assert worst.share_before == pytest.approx(share["before"], abs=0.05)
+    assert worst.share_after == pytest.approx(share["after"], abs=0.05)
     assert top.action.startswith("no quality action: mix shift in queue")
     queue = next(d for d in result.decomposition if d.dim == "queue")
     for level in queue.levels:  # within every queue accuracy rose

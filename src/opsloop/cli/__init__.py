@@ -14,7 +14,6 @@ from opsloop.cli import (  # noqa: F401  (importing registers the commands)
     _ws_cmds,
 )
 from opsloop.cli._app import app, err_console
-from opsloop.engine import explain_duckdb_error
 from opsloop.errors import InputError, OpsloopError
 
 __all__ = ["app", "main"]
@@ -40,9 +39,7 @@ def main() -> None:
     except Exception as exc:  # a bug: one line, the traceback only on request
         if os.environ.get("OPSLOOP_DEBUG"):
             raise
-        what = (
-            explain_duckdb_error(exc) if _is_engine_error(exc) else f"{type(exc).__name__}: {exc}"
-        )
+        what = _engine_message(exc) if _is_engine_error(exc) else f"{type(exc).__name__}: {exc}"
         err_console.print(
             f"internal error: {what.splitlines()[0] if what else type(exc).__name__} "
             "(set OPSLOOP_DEBUG=1 for the traceback)",
@@ -54,3 +51,9 @@ def main() -> None:
 
 def _is_engine_error(exc: BaseException) -> bool:
     return type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb")
+
+
+def _engine_message(exc: BaseException) -> str:
+    from opsloop.engine import explain_duckdb_error  # the engine is loaded by then
+
+    return explain_duckdb_error(exc)

@@ -13,13 +13,16 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from opsloop.engine import Workspace
+if TYPE_CHECKING:
+    from opsloop.engine import Workspace
+
+# Start-up: this module, like every command module, imports only typer, rich and the
+# standard library at module level; the engine and the analyses load inside commands.
 
 app = typer.Typer(
     name="opsloop",
@@ -80,6 +83,8 @@ def repeats_option() -> Any:
 
 def open_workspace(repeats: str | None = None) -> Workspace:
     """The workspace (``--workspace`` or the nearest one), analysed under ``repeats``."""
+    from opsloop.engine import Workspace
+
     return Workspace.open(state.workspace).with_repeats(repeats)
 
 
@@ -162,6 +167,8 @@ def render_rows(
             )
         sys.stdout.write(buf.getvalue())
         return
+    from rich.table import Table
+
     table = Table(title=title, show_lines=False, header_style="bold")
     for i, c in enumerate(cols):
         numeric = bool(rows) and isinstance(rows[0].get(c), int | float)

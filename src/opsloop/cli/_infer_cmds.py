@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.csv as pcsv
-import pyarrow.parquet as pq
 import typer
 
 from opsloop.cli._app import (
@@ -22,17 +19,15 @@ from opsloop.cli._app import (
     repeats_option,
     split_list,
 )
-from opsloop.config import Taxonomy
 from opsloop.errors import UsageError
-from opsloop.inference import (
-    METHOD_CHOICES,
-    METHODS,
-    infer_labels,
-    infer_workspace,
-    rank_label_errors,
-    relabel_queue,
-)
-from opsloop.io import parse_map_flags, read_table, repeats_set_aside
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from opsloop.config import Taxonomy
+    from opsloop.stats._encode import CodedAnnotations
+
+# pyarrow, the config, opsloop.io and opsloop.inference load inside the commands (start-up)
 
 _METHOD_HELP = "mv (majority vote), wmv, ds (Dawid–Skene), onecoin, glad or mace."
 _INFER_METHOD_HELP = (
@@ -54,6 +49,8 @@ _SELECTION_COLS = ["method", "heldout_loglik", "difference", "difference_se", "s
 
 
 def _taxonomy(labels: str | None) -> Taxonomy | None:
+    from opsloop.config import Taxonomy
+
     names = split_list(labels)
     return Taxonomy(labels=names) if names else None
 
@@ -65,12 +62,15 @@ def _read_inputs(
     gold_map: list[str],
     labels: str | None,
     repeats: str = "latest",
-) -> tuple[pa.Table, pa.Table | None, list[str] | None]:
+) -> tuple[CodedAnnotations, pa.Table | None, list[str] | None]:
+    """The annotations coded once (io.read_labels: one scan of the file), gold as a table."""
+    from opsloop.io import parse_map_flags, read_labels, read_table
+
     taxonomy = _taxonomy(labels)
-    ann = read_table(
-        file, "annotations", column_map=parse_map_flags(map_), taxonomy=taxonomy, repeats=repeats
+    ann = read_labels(
+        file, column_map=parse_map_flags(map_), taxonomy=taxonomy, repeats=repeats
     )
-    note_set_aside(repeats_set_aside(ann), repeats)
+    note_set_aside(ann.n_set_aside, repeats)
     gold_t = None
     if gold is not None:
         gold_t = read_table(
@@ -80,6 +80,9 @@ def _read_inputs(
 
 
 def _write_out(table: pa.Table, path: Path) -> None:
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         pq.write_table(table, path)
@@ -89,7 +92,11 @@ def _write_out(table: pa.Table, path: Path) -> None:
         raise UsageError(f"--out {path}: expected a .parquet or .csv file name")
 
 
-def _check_method(method: str, choices: tuple[str, ...] = tuple(METHODS)) -> None:
+def _check_method(method: str, choices: tuple[str, ...] | None = None) -> None:
+    """``method`` is among ``choices`` (default: every estimator of opsloop.inference)."""
+    from opsloop.inference import METHODS
+
+    choices = tuple(METHODS) if choices is None else choices
     if method not in choices:
         raise UsageError(f"--method {method!r}: expected one of {', '.join(choices)}")
 
@@ -173,6 +180,8 @@ def infer_cmd(
     label_error_annotations. Accuracy on gold is always on gold the scoring
     fit did not see (5-fold cross-fitted, or held out with --no-clamp).
     """
+    from opsloop.inference import METHOD_CHOICES, infer_labels, rank_label_errors
+
     _check_method(method, METHOD_CHOICES)
     if fmt is OutputFormat.csv:
         raise UsageError(
@@ -184,6 +193,8 @@ def infer_cmd(
                 raise UsageError(
                     "--gold, --map and --labels apply to FILE; the workspace uses its tables"
                 )
+            from opsloop.inference import infer_workspace  # the store: not needed for a file
+
             ws = open_workspace(repeats)
             note_set_aside(ws.repeats_set_aside("annotations"), ws.config.repeats.analysis)
             try:
@@ -213,7 +224,7 @@ def infer_cmd(
     if out is not None:
         _write_out(labels_t, out)
         data["out"] = str(out)
-    elif file is not None:
+    elif file is not None and fmt is OutputFormat.json:  # the table shows a summary only
         data["labels"] = labels_t.to_pylist()
     if fmt is OutputFormat.json:
         typer.echo(dumps(data))
@@ -250,6 +261,8 @@ def relabel_cmd(
     repeats: str | None = repeats_option(),
 ) -> None:
     """List the items most likely to be mislabelled, worst first."""
+    from opsloop.inference import rank_label_errors
+
     _check_method(method)
     if file is None:
         if repeats is not None:
@@ -257,6 +270,8 @@ def relabel_cmd(
                 "--repeats applies to FILE; the workspace's ranking is the one `opsloop infer` "
                 "stored (run `opsloop infer --repeats …` to change it)"
             )
+        from opsloop.inference import relabel_queue  # the store: not needed for a file
+
         ws = open_workspace()
         try:
             rows = relabel_queue(ws, top).to_pylist()

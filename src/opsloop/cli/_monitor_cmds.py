@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -22,7 +22,11 @@ from opsloop.cli._app import (
     split_list,
 )
 from opsloop.errors import UsageError
-from opsloop.monitor import KPIS, KpiStatus, MonitorResult, monitor_workspace
+
+if TYPE_CHECKING:
+    from opsloop.monitor import KpiStatus, MonitorResult
+
+# opsloop.monitor loads inside the command (start-up time)
 
 _COLOURS = {"green": "green", "amber": "yellow", "red": "bold red", "none": "dim"}
 
@@ -42,6 +46,8 @@ def _slice(where: dict[str, str]) -> str:
 
 
 def _table_row(s: KpiStatus, tasks: bool) -> dict[str, Any]:
+    from opsloop.monitor import KPIS
+
     unit = KPIS[s.kpi].unit
     ci = "" if math.isnan(s.ci_low) else f"{_num(s.ci_low, unit)}–{_num(s.ci_high, unit)}"
     colour = _COLOURS[s.status]
@@ -128,11 +134,13 @@ def monitor_cmd(
     kpis = split_list(kpi) or None
     if kpi is not None and not kpis:
         raise UsageError("--kpi: no KPI given")
+    from opsloop.session import Session
+
     ws = open_workspace(repeats)
     note_set_aside(ws.repeats_set_aside("annotations"), ws.config.repeats.analysis)
     try:
         with progress_status("monitoring KPIs"):
-            result = monitor_workspace(ws, period=period, kpis=kpis, as_of=as_of)
+            result = Session(ws).monitor(period=period, kpis=kpis, as_of=as_of)
     finally:
         ws.close()
     _render(result, fmt)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import typer
 
 from opsloop.cli._app import (
@@ -21,22 +19,15 @@ from opsloop.cli._app import (
     repeats_option,
     split_list,
 )
-from opsloop.config import TaskTaxonomy, Taxonomy
 from opsloop.errors import UsageError
-from opsloop.io import read_table, repeats_set_aside
-from opsloop.metrics import (
-    MetricRecord,
-    agreement,
-    agreement_sql,
-    choose_quality_metrics,
-    intra_rater_agreement,
-    quality,
-    quality_sql,
-)
-from opsloop.metrics._agreement import TaskLevels, agreement_levels
-from opsloop.metrics._registry import check_metric_ids
-from opsloop.monitor import task_names
-from opsloop.views import annotation_view
+
+if TYPE_CHECKING:
+    from opsloop.config import TaskTaxonomy, Taxonomy
+    from opsloop.metrics import MetricRecord
+    from opsloop.metrics._agreement import TaskLevels
+
+# pyarrow, the config, opsloop.io, opsloop.metrics, opsloop.monitor and opsloop.views load
+# inside the commands (start-up time)
 
 _FORMAT = typer.Option(OutputFormat.table, "--format", "-f", help="table, json or csv.")
 _BY = typer.Option(None, "--by", help="Comma-separated slice dimensions, e.g. locale,vendor,week.")
@@ -123,6 +114,12 @@ def quality_cmd(
     On the workspace: annotations (joined with items and raters) against the gold
     and audits tables. On a file: --gold FILE and/or --audits FILE.
     """
+    from opsloop.config import TaskTaxonomy
+    from opsloop.io import read_table, repeats_set_aside
+    from opsloop.metrics import choose_quality_metrics, quality, quality_sql
+    from opsloop.metrics._registry import check_metric_ids
+    from opsloop.views import annotation_view
+
     dims = split_list(by)
     chosen = split_list(metric) or None
     check_metric_ids(chosen or (), "quality")
@@ -197,6 +194,11 @@ def agreement_cmd(
     default the latest of each is used and the number set aside is printed on stderr.
     With --intra, the repeats themselves are measured: self-agreement per rater.
     """
+    from opsloop.config import Taxonomy
+    from opsloop.io import read_labels, read_table, repeats_set_aside
+    from opsloop.metrics import agreement, agreement_sql
+    from opsloop.metrics._registry import check_metric_ids
+
     dims = split_list(by)
     chosen = split_list(metric) or None
     if intra:
@@ -214,6 +216,8 @@ def agreement_cmd(
         repeats = "latest"
     with progress_status("reading") as say:
         if file is None:
+            from opsloop.views import annotation_view  # the engine: not needed for a file
+
             ws = open_workspace(repeats)
             table: Any = annotation_view(ws)
             tax: Taxonomy = ws.config.taxonomy
@@ -221,11 +225,14 @@ def agreement_cmd(
             set_aside = ws.repeats_set_aside("annotations")
         else:
             policy = repeats or "latest"
-            table = read_table(
-                file, "annotations", column_map=_column_map(item, rater, label), repeats=policy
-            )
+            column_map = _column_map(item, rater, label)
+            if dims or show_sql:  # slices and SQL need the file's other columns as a table
+                table = read_table(file, "annotations", column_map=column_map, repeats=policy)
+                set_aside = repeats_set_aside(table)
+            else:  # item, rater, label and task coded once, in one scan of the file
+                table = read_labels(file, column_map=column_map, repeats=policy)
+                set_aside = table.n_set_aside
             tax = Taxonomy()
-            set_aside = repeats_set_aside(table)
         tl = _task_levels(table, tax, level)
         if show_sql:
             typer.echo(agreement_sql(table, by=dims, dialect=dialect) + ";")
@@ -252,6 +259,8 @@ def _task_levels(table: Any, tax: Taxonomy, option: str | None) -> TaskLevels:
     A bare level names no task: with one task it is that task's; with several it applies
     to all of them, with a warning saying how to name one.
     """
+    from opsloop.metrics._agreement import agreement_levels
+
     tasks = _tasks(table)
     overrides: dict[str, str] = {}
     for part in split_list(option):
@@ -276,6 +285,15 @@ def _task_levels(table: Any, tax: Taxonomy, option: str | None) -> TaskLevels:
 
 
 def _tasks(table: Any) -> tuple[str, ...]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from opsloop.stats._encode import CodedAnnotations
+
+    if isinstance(table, CodedAnnotations):  # coded by io.read_labels
+        return table.task_names or ("label",)
+    from opsloop.monitor import task_names
+
     if isinstance(table, pa.Table):
         if "task" not in table.column_names:
             return ("label",)
@@ -294,8 +312,14 @@ def _intra(
     fmt: OutputFormat,
 ) -> None:
     """``agreement --intra``: test–retest reliability from the stored repeat labels."""
+    from opsloop.config import Taxonomy
+    from opsloop.io import read_table
+    from opsloop.metrics import intra_rater_agreement
+
     with progress_status("reading") as say:
         if file is None:
+            from opsloop.views import annotation_view  # the engine: not needed for a file
+
             ws = open_workspace()
             table: Any = annotation_view(ws, repeats="keep-all", event_order=True)
             tax: Taxonomy = ws.config.taxonomy

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -20,8 +19,13 @@ from opsloop.cli._app import (
     split_list,
 )
 from opsloop.errors import UsageError
-from opsloop.monitor import Period, parse_period, workspace_cube
-from opsloop.rca import Finding, RcaResult, check_request, ratio_spec, rca, rca_inputs
+
+if TYPE_CHECKING:
+    from opsloop.findings import Finding
+    from opsloop.monitor import Period
+    from opsloop.rca import LevelChange, RaterChange, RcaResult, SliceFindingEvidence
+
+# opsloop.monitor and opsloop.rca load inside the command (start-up time)
 
 
 def _value(x: float | None, unit: str) -> str:
@@ -52,64 +56,82 @@ def _relative(text: str) -> bool:
 
 def _periods(from_: str, to: str, last_day: int | None) -> tuple[Period, Period]:
     """Both periods; ``latest-week``/``previous-week`` resolve against the last day with data."""
-    last = None if last_day is None else dt.date(1970, 1, 1) + dt.timedelta(days=last_day)
+    from opsloop.monitor import day_from_number, parse_period
+
+    last = None if last_day is None else day_from_number(last_day)
     before, after = parse_period(from_, last), parse_period(to, last)
     if before.day_range == after.day_range:
         raise UsageError(f"--from and --to are the same period ({before.label}): compare two")
     return before, after
 
 
+def _slice_lines(ev: SliceFindingEvidence, kpi: str, unit: str) -> list[str]:
+    s = ev.slice
+    out = [
+        f"{kpi} {_value(s.value_before, unit)} → {_value(s.value_after, unit)}; "
+        f"share {s.share_before:.1%} → {s.share_after:.1%}; n {s.n_before:,.0f} → "
+        f"{s.n_after:,.0f}; risk ratio {s.risk_ratio:.2f}; q {_p(s.q_value)}"
+    ]
+    for e in s.excluding:
+        outside = ", ".join(f"{k}={v}" for k, v in e.items())
+        out.append(f"score counts only what lies outside {outside}")
+    for c in ev.confusions[:2]:
+        a, b = c.labels
+        (gb_ab, gb_ba), (ga_ab, ga_ba) = c.given_before, c.given_after
+        out.append(
+            f"{a} ↔ {b}: {c.share_before:.1%} → {c.share_after:.1%} of the judged rows "
+            f"({a}→{b} {_value(gb_ab, 'share')} → {_value(ga_ab, 'share')}, "
+            f"{b}→{a} {_value(gb_ba, 'share')} → {_value(ga_ba, 'share')})"
+        )
+    v = ev.version
+    if v is not None:
+        out.append(
+            f"{v.dim} {v.old} → {v.new}: here {_value(v.slice_old, unit)} → "
+            f"{_value(v.slice_new, unit)}, elsewhere {_value(v.rest_old, unit)} → "
+            f"{_value(v.rest_new, unit)}"
+        )
+    return out
+
+
 def _evidence_lines(f: Finding, unit: str) -> list[str]:
-    ev: dict[str, Any] = f.evidence
-    out: list[str] = []
-    s = ev.get("slice")
-    if s:
-        out.append(
-            f"{f.kpi} {_value(s['value_before'], unit)} → {_value(s['value_after'], unit)}; "
-            f"share {s['share_before']:.1%} → {s['share_after']:.1%}; n {s['n_before']:,.0f} → "
-            f"{s['n_after']:,.0f}; risk ratio {s['risk_ratio']:.2f}; q {_p(s['q_value'])}"
-        )
-        for e in s.get("excluding", []):
-            out.append(
-                "score counts only what lies outside " + ", ".join(f"{k}={v}" for k, v in e.items())
-            )
-    for c in ev.get("confusions", [])[:2]:
-        a, b = c["labels"]
-        gb, ga = c["given_before"], c["given_after"]
-        out.append(
-            f"{a} ↔ {b}: {c['share_before']:.1%} → {c['share_after']:.1%} of the judged rows "
-            f"({a}→{b} {_value(gb[0], 'share')} → {_value(ga[0], 'share')}, "
-            f"{b}→{a} {_value(gb[1], 'share')} → {_value(ga[1], 'share')})"
-        )
-    v = ev.get("version")
-    if v:
-        out.append(
-            f"{v['dim']} {v['old']} → {v['new']}: here {_value(v['slice_old'], unit)} → "
-            f"{_value(v['slice_new'], unit)}, elsewhere {_value(v['rest_old'], unit)} → "
-            f"{_value(v['rest_new'], unit)}"
-        )
-    t = ev.get("tenure")
-    if t and f.kind == "rater_cohort":
-        out.append(f"tenure {t['top']} carries {t['top_share']:.0%} of the drop")
-    nr = ev.get("new_raters")
-    if nr:
-        out.append(
-            f"{nr['count']} new raters (hired {nr['first_hired']}..{nr['last_hired']}): "
-            f"{_value(nr['value_new'], unit)} vs {_value(nr['value_tenured'], unit)} for "
-            f"{nr['tenured']} tenured"
-        )
-    levels = (
-        ev.get("levels") if f.kind == "mix_shift" else (ev.get("mix_shift") or {}).get("levels")
+    """The figures behind a finding, read from its typed evidence."""
+    from opsloop.rca import (
+        MixShiftEvidence,
+        RaterCohortEvidence,
+        RaterDriftEvidence,
+        SliceFindingEvidence,
     )
-    for lv in (levels or [])[:3]:
+
+    ev = f.evidence
+    out: list[str] = []
+    levels: tuple[LevelChange, ...] = ()
+    drifters: tuple[RaterChange, ...] = ()
+    if isinstance(ev, SliceFindingEvidence):
+        out += _slice_lines(ev, f.kpi, unit)
+        if isinstance(ev, RaterCohortEvidence) and ev.tenure is not None:
+            out.append(f"tenure {ev.tenure.top} carries {ev.tenure.top_share:.0%} of the drop")
+        nr = ev.new_raters
+        if nr is not None:
+            out.append(
+                f"{nr.count} new raters (hired {nr.first_hired}..{nr.last_hired}): "
+                f"{_value(nr.value_new, unit)} vs {_value(nr.value_tenured, unit)} for "
+                f"{nr.tenured} tenured"
+            )
+        levels = ev.mix_shift.levels if ev.mix_shift is not None else ()
+        drifters = ev.drifting_raters
+    elif isinstance(ev, MixShiftEvidence):
+        levels = ev.mix.levels
+    elif isinstance(ev, RaterDriftEvidence):
+        drifters = ev.raters
+    for lv in levels[:3]:
         out.append(
-            f"{lv['value']}: share {lv['share_before']:.1%} → {lv['share_after']:.1%}, "
-            f"{f.kpi} {_value(lv['value_before'], unit)} → {_value(lv['value_after'], unit)}"
+            f"{lv.value}: share {lv.share_before:.1%} → {lv.share_after:.1%}, "
+            f"{f.kpi} {_value(lv.value_before, unit)} → {_value(lv.value_after, unit)}"
         )
-    for r in ev.get("raters", [])[:5]:
+    for r in drifters[:5]:
         out.append(
-            f"{r['rater_id']}: {_value(r['value_before'], unit)} → {_value(r['value_after'], unit)} "
-            f"(peers {_points(r['peers_change'], unit)}, n {r['n_before']:,.0f} → {r['n_after']:,.0f})"
+            f"{r.rater_id}: {_value(r.value_before, unit)} → {_value(r.value_after, unit)} "
+            f"(peers {_points(r.peers_change, unit)}, n {r.n_before:,.0f} → {r.n_after:,.0f})"
         )
     return out
 
@@ -193,6 +215,9 @@ def rca_cmd(
     """
     if fmt is OutputFormat.csv:
         raise UsageError("rca prints a report: use --format table or json")
+    from opsloop.rca import check_request, ratio_spec, rca
+    from opsloop.session import Session
+
     ratio_spec(kpi)
     if not 1 <= depth <= 4:
         raise UsageError(f"--depth must be 1 to 4, not {depth}")
@@ -207,11 +232,12 @@ def rca_cmd(
     note_set_aside(ws.repeats_set_aside("annotations"), ws.config.repeats.analysis)
     try:
         with progress_status("building the KPI cube") as say:
-            cube = workspace_cube(ws)
+            session = Session(ws)
+            cube = session.cube(dated=True)
             before, after = _periods(from_, to, cube.last_day)
             check_request(cube, kpi, before, after, dims=dims)
             say("reading raters and label confusions")
-            inputs = rca_inputs(ws, cube)
+            inputs = session.rca_inputs()
             say("explaining the change")
             result = rca(inputs, ws.config, kpi=kpi, before=before, after=after, dims=dims,
                          max_depth=depth, min_support=min_support, alpha=alpha, top=top,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -21,8 +21,11 @@ from opsloop.cli._app import (
     repeats_option,
 )
 from opsloop.errors import UsageError
-from opsloop.monitor import KPIS, parse_period
-from opsloop.report import ReportFiles, WeeklyReport, run_demo, write_report
+
+if TYPE_CHECKING:
+    from opsloop.report import ReportFiles, WeeklyReport
+
+# opsloop.monitor and opsloop.report load inside the commands (start-up time)
 
 SCALES = ("small", "1m", "10m")
 
@@ -38,6 +41,8 @@ def _cell(value: float, unit: str) -> str:
 
 
 def _status_rows(report: WeeklyReport, fmt: OutputFormat) -> list[dict[str, Any]]:
+    from opsloop.monitor import KPIS
+
     statuses = report.monitor.statuses if report.monitor else ()
     tasks = any("task" in s.where for s in statuses)
     rows = []
@@ -71,12 +76,14 @@ def _title(report: WeeklyReport) -> str:
 
 
 def _print_summary(files: ReportFiles, fmt: OutputFormat) -> None:
+    from opsloop.findings import rank_key
+
     report: WeeklyReport = files.report
     rows = _status_rows(report, fmt)
     ranked = sorted(
         ((c.after.label, c.task, f) for c in report.changes if c.analysis
          for f in c.analysis.findings),
-        key=lambda wf: -wf[2].score,
+        key=lambda wf: rank_key(wf[2].unit, wf[2].score, len(wf[2].where), wf[2].id),
     )  # fmt: skip
     findings = [
         {"rank": i + 1, "week": week, **({"task": task} if task else {}), "kind": f.kind,
@@ -124,6 +131,8 @@ def demo(
     """Create a realistic demo moderation operation and run the quality report on it."""
     if scale not in SCALES:
         raise UsageError(f"--scale {scale!r}: expected one of {', '.join(SCALES)}")
+    from opsloop.report import run_demo
+
     with progress_bar("demo") as update:
         files = run_demo(
             directory,
@@ -156,6 +165,9 @@ def report(
     headline), or the week --as-of names. Without any submitted_at date the
     report covers the whole period and lists what needs dates.
     """
+    from opsloop.monitor import parse_period
+    from opsloop.report import write_report
+
     if as_of is not None:
         parse_period(as_of, dt.date.today())  # a bad period fails before the data are read
     ws = open_workspace(repeats)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -16,11 +17,12 @@ from opsloop.cli._app import (
     render_rows,
     split_list,
 )
-from opsloop.config import Config, ProjectConfig, Taxonomy
-from opsloop.engine import Workspace
 from opsloop.errors import UsageError
-from opsloop.io import IngestResult, ingest, list_batches, parse_map_flags, undo
-from opsloop.io._export import EXPORT_FORMATS, export_tables, run_sql
+
+if TYPE_CHECKING:
+    from opsloop.io import IngestResult
+
+# the config, the engine and opsloop.io load inside the commands (start-up time)
 
 
 @app.command()
@@ -31,6 +33,9 @@ def init(
     benign: str | None = typer.Option(None, help="Comma-separated benign labels."),
 ) -> None:
     """Create a workspace: opsloop.toml and the DuckDB store."""
+    from opsloop.config import Config, ProjectConfig, Taxonomy
+    from opsloop.engine import Workspace
+
     taxonomy = Taxonomy(labels=split_list(labels), benign=split_list(benign))
     config = Config(project=ProjectConfig(name=name or directory.resolve().name), taxonomy=taxonomy)
     ws = Workspace.init(directory, config)
@@ -125,6 +130,8 @@ def ingest_cmd(
         raise UsageError(f"--layout {layout!r}: expected auto, long or wide")
     if on_error not in ("fail", "skip"):
         raise UsageError(f"--on-error {on_error!r}: expected fail or skip")
+    from opsloop.io import ingest, parse_map_flags
+
     ws = open_workspace()
     with progress_status(f"ingesting {table}") as say:
         result = ingest(
@@ -149,6 +156,8 @@ def ingest_cmd(
 @app.command()
 def batches(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format")) -> None:
     """List the ingested batches: table, files, rows added, and whether undone."""
+    from opsloop.io import list_batches
+
     ws = open_workspace()
     rows = [b.to_dict() for b in list_batches(ws)]
     ws.close()
@@ -174,6 +183,8 @@ def undo_cmd(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
 ) -> None:
     """Remove the rows of one ingested batch, atomically; the batch stays in the log, undone."""
+    from opsloop.io import undo
+
     ws = open_workspace()
     result = undo(ws, batch)
     ws.close()
@@ -224,6 +235,8 @@ def sql(
     limit: int = typer.Option(10_000, help="Most rows to print (0: no limit)."),
 ) -> None:
     """Run read-only SQL (DuckDB dialect) on the workspace."""
+    from opsloop.io._export import run_sql
+
     ws = open_workspace()
     columns, rows = run_sql(ws, query, limit=limit)
     render_rows([dict(zip(columns, r, strict=True)) for r in rows], fmt, columns=columns)
@@ -238,6 +251,8 @@ def export(
     ),
 ) -> None:
     """Export the workspace tables as Parquet or CSV for BI tools (Power BI, Superset, Metabase)."""
+    from opsloop.io._export import EXPORT_FORMATS, export_tables
+
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(EXPORT_FORMATS)}")
     ws = open_workspace()

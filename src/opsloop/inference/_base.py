@@ -16,6 +16,7 @@ rater parameters are learned from gold and non-gold items together
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ import scipy.sparse as sp
 
 from opsloop.errors import UsageError
 from opsloop.stats import CodedLabels, encode_labels
+from opsloop.stats._encode import CodedAnnotations, as_coded
 
 DEFAULT_TASK = "label"
 REQUIRED = ("item_id", "rater_id", "label")
@@ -43,6 +45,23 @@ def to_arrow(table: Any, what: str = "annotations") -> pa.Table:
     raise UsageError(
         f"{what}: expected a pyarrow, Ibis or pandas table, got {type(table).__name__}"
     )
+
+
+def _row_view(design: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
+    """Rows ``start:stop`` of a CSR matrix sharing its data and indices (no copy)."""
+    lo, hi = int(design.indptr[start]), int(design.indptr[stop])
+    indptr = design.indptr[start : stop + 1] - lo
+    shape = (stop - start, design.shape[1])
+    return sp.csr_matrix((design.data[lo:hi], design.indices[lo:hi], indptr), shape=shape)
+
+
+@dataclass(frozen=True)
+class RowBlock:
+    """Items ``start:stop`` of a task and their rows of the design matrix."""
+
+    start: int
+    stop: int
+    design: sp.csr_matrix
 
 
 @dataclass(frozen=True)
@@ -74,9 +93,22 @@ class TaskData:
     def with_gold(self, gold: np.ndarray) -> TaskData:
         """The same annotations with other gold codes (sharing the cached design matrix)."""
         out = TaskData(coded=self.coded, gold=gold)
-        if "_design" in self.__dict__:
-            object.__setattr__(out, "_design", self.__dict__["_design"])
+        for cached in ("_design", "_blocks"):
+            if cached in self.__dict__:
+                object.__setattr__(out, cached, self.__dict__[cached])
         return out
+
+    def row_blocks(self, n_blocks: int) -> tuple[RowBlock, ...]:
+        """The design matrix cut into ``n_blocks`` consecutive blocks of items (cached)."""
+        cache: dict[int, tuple[RowBlock, ...]] = self.__dict__.setdefault("_blocks", {})
+        if n_blocks not in cache:
+            design = self.design()
+            cuts = np.linspace(0, self.n_items, max(n_blocks, 1) + 1).astype(np.int64)
+            cache[n_blocks] = tuple(
+                RowBlock(int(a), int(b), design if n_blocks <= 1 else _row_view(design, a, b))
+                for a, b in itertools.pairwise(cuts)
+            )
+        return cache[n_blocks]
 
     def design(self) -> sp.csr_matrix:
         """Sparse ``n_items × (n_raters·K)`` indicator: row i has a 1 at ``r·K + l``.
@@ -165,13 +197,23 @@ def argmax_with_ties(
     Ties (scores within 1e-12 of the row maximum) go to the tied category with
     the largest ``tie_break`` value, then to the first category in order.
     """
-    top = scores.max(axis=1, keepdims=True)
-    tied = scores >= top - 1e-12
-    is_tie = tied.sum(axis=1) > 1
-    if tie_break is None:
-        return np.argmax(tied, axis=1), is_tie
-    ranked = np.where(tied, tie_break[None, :], -np.inf)
-    return np.argmax(ranked, axis=1), is_tie
+    n, k = scores.shape
+    top = scores[:, 0].copy() if k else np.zeros(n)
+    for j in range(1, k):  # a loop over the few columns beats a reduction along rows of K
+        np.maximum(top, scores[:, j], out=top)
+    floor = top - 1e-12
+    codes = np.zeros(n, dtype=np.intp)
+    n_tied = np.zeros(n, dtype=np.int64)
+    for j in reversed(range(k)):  # ends at the first tied category
+        hit = scores[:, j] >= floor
+        codes[hit] = j
+        n_tied += hit
+    is_tie = n_tied > 1
+    if tie_break is not None and is_tie.any():
+        rows = np.flatnonzero(is_tie)
+        tied = scores[rows] >= floor[rows, None]
+        codes[rows] = np.argmax(np.where(tied, tie_break[None, :], -np.inf), axis=1)
+    return codes, is_tie
 
 
 def name_array(names: tuple[str, ...] | pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -205,7 +247,13 @@ def prepare(
     mapping (tasks missing from it use the observed labels). ``repeats`` is the
     repeat policy for a rater's repeated labels of one item (rows in event order):
     ``latest`` (default), ``first``, ``keep-all`` (each label a vote) or ``error``.
+    ``table`` may be already coded (:class:`~opsloop.stats._encode.CodedAnnotations`,
+    e.g. from :func:`opsloop.io.read_labels`, or one task's ``CodedLabels``): its
+    codes are used as they are.
     """
+    coded = as_coded(table)
+    if coded is not None:
+        return _prepare_coded(coded, gold, categories, repeats)
     data = to_arrow(table)
     missing = [c for c in REQUIRED if c not in data.column_names]
     if missing:
@@ -280,6 +328,68 @@ def gold_table(gold: Any, has_task: bool) -> pa.Table | None:
     return g
 
 
+def _prepare_coded(
+    table: CodedAnnotations,
+    gold: Any,
+    categories: Sequence[str] | Mapping[str, Sequence[str]] | None,
+    repeats: str,
+) -> tuple[dict[str, TaskData], bool, list[str]]:
+    """:func:`prepare` for already coded annotations (no string column is touched)."""
+    if table.n_rows == 0:
+        raise UsageError("annotations: no rows with an item, a rater and a label")
+    gold_t = gold_table(gold, table.has_task)
+    notes: list[str] = []
+    out: dict[str, TaskData] = {}
+    for task in sorted(table.task_names):
+        g = gold_t
+        if g is not None and "task" in g.column_names:
+            g = g.filter(pc.equal(g["task"], task))
+        cats = categories.get(task) if isinstance(categories, Mapping) else categories
+        where = f"task {task!r}: " if table.has_task else ""
+        gold_items, gold_labels = _gold_pairs(g, where)
+        chosen = _categories(cats, list(table.tasks[task].categories), gold_labels, where)
+        try:
+            coded = table.task(task, repeats, chosen)
+        except UsageError as exc:
+            raise UsageError(f"annotations: {where}{exc}") from None
+        out[task] = _task_data(coded, gold_items, gold_labels, notes, where, repeats)
+    if gold_t is not None and "task" in gold_t.column_names:
+        unknown = set(pc.unique(gold_t["task"]).to_pylist()) - set(table.task_names)
+        if unknown:
+            notes.append(
+                f"gold rows for task(s) not in the annotations were ignored: {sorted(unknown)}"
+            )
+    return out, table.has_task, notes
+
+
+def _gold_pairs(gold: pa.Table | None, where: str) -> tuple[list[str], list[str]]:
+    """Gold items and labels of one task; an item with two gold labels is an error."""
+    if gold is None or not gold.num_rows:
+        return [], []
+    gold_items = gold["item_id"].to_pylist()
+    gold_labels = gold["label"].to_pylist()
+    seen: dict[str, str] = {}
+    for it, lab in zip(gold_items, gold_labels, strict=True):
+        if seen.setdefault(it, lab) != lab:
+            raise UsageError(
+                f"gold: {where}item {it!r} has two gold labels ({seen[it]!r}, {lab!r})"
+            )
+    return gold_items, gold_labels
+
+
+def _categories(
+    given: Sequence[str] | None, observed: list[str], gold_labels: list[str], where: str
+) -> list[str]:
+    """The task's categories: the taxonomy, else the sorted observed and gold labels."""
+    if given is None:
+        return sorted(set(observed) | set(gold_labels))
+    cats = list(given)
+    bad = sorted(set(gold_labels) - set(cats))
+    if bad:
+        raise UsageError(f"gold: {where}label {bad[0]!r} is not one of the categories {cats}")
+    return cats
+
+
 def _code_task(
     task: str,
     part: pa.Table,
@@ -291,29 +401,26 @@ def _code_task(
     repeats: str = "latest",
 ) -> TaskData:
     where = f"task {task!r}: " if prefix else ""
-    gold_items: list[str] = []
-    gold_labels: list[str] = []
-    if gold is not None and gold.num_rows:
-        gold_items = gold["item_id"].to_pylist()
-        gold_labels = gold["label"].to_pylist()
-        seen: dict[str, str] = {}
-        for it, lab in zip(gold_items, gold_labels, strict=True):
-            if seen.setdefault(it, lab) != lab:
-                raise UsageError(
-                    f"gold: {where}item {it!r} has two gold labels ({seen[it]!r}, {lab!r})"
-                )
-    if categories is not None:
-        cats = list(categories)
-        bad = sorted(set(gold_labels) - set(cats))
-        if bad:
-            raise UsageError(f"gold: {where}label {bad[0]!r} is not one of the categories {cats}")
-    else:
-        observed = pc.unique(part["label"]).to_pylist()
-        cats = sorted(set(observed) | set(gold_labels))
+    gold_items, gold_labels = _gold_pairs(gold, where)
+    observed = pc.unique(part["label"]).to_pylist() if categories is None else []
+    cats = _categories(categories, observed, gold_labels, where)
     try:
         coded = encode_labels(part, categories=cats, repeats=repeats)
     except UsageError as exc:
         raise UsageError(f"annotations: {where}{exc}") from None
+    return _task_data(coded, gold_items, gold_labels, notes, where, repeats)
+
+
+def _task_data(
+    coded: CodedLabels,
+    gold_items: list[str],
+    gold_labels: list[str],
+    notes: list[str],
+    where: str,
+    repeats: str,
+) -> TaskData:
+    """One coded task with its gold codes, and the notes on what was set aside."""
+    cats = coded.categories
     if coded.n_duplicates:
         which = "first" if repeats == "first" else "last"
         notes.append(

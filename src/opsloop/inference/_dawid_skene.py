@@ -51,11 +51,16 @@ few held-out items for a better fit on the clamped ones.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
 from opsloop.errors import UsageError
-from opsloop.inference._base import TaskData, TaskFit, clamp, loss_converged
+from opsloop.inference._base import RowBlock, TaskData, TaskFit, clamp, loss_converged
 from opsloop.inference._estimator import BaseEstimator
 
 
@@ -77,25 +82,65 @@ def e_step(
     The log-likelihood is ``Σ_i log Σ_k ρ_k ∏ π_r[k, l]`` for non-gold items plus
     ``log ρ_g + Σ log π_r[g, l]`` for gold items with gold class ``g``.
     """
-    scores = design @ log_confusion_design(confusion)
-    scores += np.log(prior)[None, :]
+    return _e_step_logs(design, log_confusion_design(confusion), np.log(prior), gold)
+
+
+def _e_step_logs(
+    design: sp.csr_matrix, log_conf: np.ndarray, log_prior: np.ndarray, gold: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`e_step` from ``log π`` (as :func:`log_confusion_design`) and ``log ρ``."""
+    scores = design @ log_conf
     gold_idx = np.flatnonzero(gold >= 0) if gold is not None else np.zeros(0, np.int64)
     gold_codes = gold[gold_idx] if gold is not None else gold_idx
-    gold_scores = scores[gold_idx, gold_codes]
-    top = row_max(scores)
-    post = scores  # in place: no n × K temporaries beyond ``scores``
-    post -= top[:, None]
-    np.exp(post, out=post)
-    z = row_sum(post)
-    post /= z[:, None]
-    lognorm = np.log(z) + top
-    unclamped = post
+    gold_scores = scores[gold_idx, gold_codes] + log_prior[gold_codes]
+    lognorm = softmax_rows(scores, log_prior)
+    post = scores  # normalised in place: no n × K temporaries beyond ``scores``
+    if gold is None:
+        return post, post, float(lognorm.sum())
+    unclamped = post[gold_idx]  # a copy (fancy indexing)
     if len(gold_idx):
         lognorm[gold_idx] = gold_scores
-        unclamped = post[gold_idx].copy()
         post[gold_idx] = 0.0
         post[gold_idx, gold_codes] = 1.0
     return post, unclamped, float(lognorm.sum())
+
+
+#: Rows of the n × K scores normalised at a time: each block is copied class-major into a
+#: buffer that stays in the CPU cache through the passes of the row softmax (measured
+#: 1.7× faster than whole columns at 1M items × 5 classes, with the same results).
+CACHE_ROWS = 8192
+
+
+def softmax_rows(scores: np.ndarray, log_prior: np.ndarray) -> np.ndarray:
+    """Row softmax of ``scores + log ρ`` in place; returns each row's log normaliser.
+
+    ``T[i, k] = exp(s_ik + log ρ_k − m_i) / z_i`` with ``m_i = max_k (s_ik + log ρ_k)``
+    and ``z_i = Σ_k exp(s_ik + log ρ_k − m_i)``, so ``log z_i + m_i`` is item ``i``'s
+    log-likelihood (the log-sum-exp trick).
+
+    >>> s = np.log(np.array([[1.0, 3.0]]))
+    >>> lognorm = softmax_rows(s, np.log(np.array([0.5, 0.5])))
+    >>> s.round(3).tolist(), round(float(np.exp(lognorm[0])), 3)
+    ([[0.25, 0.75]], 2.0)
+    """
+    n, k = scores.shape
+    lognorm = np.empty(n)
+    buffer = np.empty((k, min(n, CACHE_ROWS)))
+    for start in range(0, n, CACHE_ROWS):
+        block = scores[start : start + CACHE_ROWS]
+        by_class = buffer[:, : block.shape[0]]
+        np.copyto(by_class, block.T)
+        by_class += log_prior[:, None]
+        top = by_class.max(axis=0)
+        by_class -= top
+        np.exp(by_class, out=by_class)
+        z = by_class.sum(axis=0)
+        by_class /= z
+        np.copyto(block, by_class.T)
+        part = lognorm[start : start + CACHE_ROWS]
+        np.log(z, out=part)
+        part += top
+    return lognorm
 
 
 def row_max(a: np.ndarray) -> np.ndarray:
@@ -125,8 +170,13 @@ def soft_counts(design: sp.csr_matrix, posteriors: np.ndarray) -> np.ndarray:
     faster for this product than a stored CSR transpose (measured).
     """
     k = posteriors.shape[1]
-    flat = np.asarray(design.T @ posteriors)  # (R·K_l) × K_k
-    return flat.reshape(-1, k, k).transpose(0, 2, 1)
+    return _counts_array(np.asarray(design.T @ posteriors), k)
+
+
+def _counts_array(flat: np.ndarray, k: int) -> np.ndarray:
+    """``(R·K_l) × K_k`` soft counts (``Mᵀ T``) as ``n[r, k, l]``."""
+    out: np.ndarray = flat.reshape(-1, k, k).transpose(0, 2, 1)
+    return out
 
 
 def m_step(
@@ -135,9 +185,15 @@ def m_step(
     smoothing: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Full confusion matrices ``π`` (``R × K × K``) and class prior ``ρ``."""
-    counts = soft_counts(design, posteriors) + smoothing
+    return _full_m_step(soft_counts(design, posteriors), posteriors.sum(axis=0), smoothing)
+
+
+def _full_m_step(
+    counts: np.ndarray, class_totals: np.ndarray, smoothing: float
+) -> tuple[np.ndarray, np.ndarray]:
+    counts = counts + smoothing
     confusion = counts / counts.sum(axis=2, keepdims=True)
-    prior = posteriors.sum(axis=0) + smoothing
+    prior = class_totals + smoothing
     return confusion, prior / prior.sum()
 
 
@@ -147,13 +203,18 @@ def one_coin_m_step(
     smoothing: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One-coin confusion matrices, the skills ``p_r`` and the class prior."""
-    counts = soft_counts(design, posteriors)
-    k = posteriors.shape[1]
+    return _one_coin_m_step(soft_counts(design, posteriors), posteriors.sum(axis=0), smoothing)
+
+
+def _one_coin_m_step(
+    counts: np.ndarray, class_totals: np.ndarray, smoothing: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    k = counts.shape[1]
     correct = np.trace(counts, axis1=1, axis2=2)
     total = counts.sum(axis=(1, 2))
     skill = (correct + smoothing) / (total + 2 * smoothing)
     confusion = one_coin_confusion(skill, k)
-    prior = posteriors.sum(axis=0) + smoothing
+    prior = class_totals + smoothing
     return confusion, skill, prior / prior.sum()
 
 
@@ -211,32 +272,92 @@ class OneCoinDawidSkene(DawidSkene):
     one_coin = True
 
 
+#: From this many items, each EM step runs on two halves of the items at once (two
+#: threads: NumPy and SciPy release the GIL in the products and the softmax).
+PARALLEL_ITEMS = 200_000
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One E-step on a block of items and the soft counts the next M-step needs."""
+
+    posteriors: np.ndarray
+    unclamped: np.ndarray
+    loglik: float
+    counts: np.ndarray  # (R·K) × K, as ``Mᵀ T``
+    class_totals: np.ndarray
+
+
+def _counts_of(block: RowBlock, posteriors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Mᵀ T`` and the class totals ``Σ_i T[i, ·]`` of one block (einsum: one pass)."""
+    return np.asarray(block.design.T @ posteriors), np.einsum("ij->j", posteriors)
+
+
+def _total(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else functools.reduce(np.add, parts)
+
+
+def _e_steps(
+    pool: ThreadPoolExecutor | None,
+    blocks: tuple[RowBlock, ...],
+    gold: np.ndarray | None,
+    log_conf: np.ndarray,
+    log_prior: np.ndarray,
+) -> list[_Step]:
+    """The E-step on every block (one thread each), with the next M-step's counts."""
+
+    def step(block: RowBlock) -> _Step:
+        g = gold[block.start : block.stop] if gold is not None else None
+        post, unclamped, loglik = _e_step_logs(block.design, log_conf, log_prior, g)
+        return _Step(post, unclamped, loglik, *_counts_of(block, post))
+
+    return [step(blocks[0])] if pool is None else list(pool.map(step, blocks))
+
+
 def fit_dawid_skene(
     data: TaskData, *, n_iter: int, tol: float, smoothing: float, one_coin: bool = False
 ) -> TaskFit:
-    """Run (one-coin) Dawid–Skene EM on one coded task."""
-    design = data.design()
-    n_ann = max(design.nnz, 1)
+    """Run (one-coin) Dawid–Skene EM on one coded task.
+
+    The items are split into row blocks (two from :data:`PARALLEL_ITEMS` items,
+    else one); each block's E-step and its share of the next M-step's soft counts
+    run in their own thread, and the counts are summed: the same EM, in float64.
+    """
+    blocks = data.row_blocks(2 if data.n_items >= PARALLEL_ITEMS else 1)
+    n_ann = max(data.design().nnz, 1)
     gold = data.gold if data.has_gold else None
-    post = majority_init(data)
     k = data.n_classes
+    init = majority_init(data)
     confusion = np.full((data.n_raters, k, k), 1.0 / k)
     skill: np.ndarray | None = None
     prior = np.full(k, 1.0 / k)
-    unclamped = post[data.gold >= 0] if gold is not None else None
+    parts = [init[b.start : b.stop] for b in blocks]
+    steps = [
+        _Step(part, np.zeros((0, k)), 0.0, *_counts_of(b, part))
+        for b, part in zip(blocks, parts, strict=True)
+    ]
+    unclamped = init[data.gold >= 0] if gold is not None else None
     history: list[float] = []
     converged = False
     it = 0
-    for it in range(1, n_iter + 1):  # noqa: B007 - the count is reported
-        if one_coin:
-            confusion, skill, prior = one_coin_m_step(design, post, smoothing)
-        else:
-            confusion, prior = m_step(design, post, smoothing)
-        post, unclamped, loglik = e_step(design, confusion, prior, gold)
-        history.append(-loglik / n_ann)
-        if loss_converged(history, tol):
-            converged = True
-            break
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(len(blocks))) if len(blocks) > 1 else None
+        for it in range(1, n_iter + 1):  # noqa: B007 - the count is reported
+            counts = _counts_array(_total([s.counts for s in steps]), k)
+            totals = _total([s.class_totals for s in steps])
+            if one_coin:
+                confusion, skill, prior = _one_coin_m_step(counts, totals, smoothing)
+            else:
+                confusion, prior = _full_m_step(counts, totals, smoothing)
+            steps = _e_steps(pool, blocks, gold, log_confusion_design(confusion), np.log(prior))
+            unclamped = _total_rows([s.unclamped for s in steps])
+            history.append(-sum(s.loglik for s in steps) / n_ann)
+            if loss_converged(history, tol):
+                converged = True
+                break
+    post = _total_rows([s.posteriors for s in steps])
+    if gold is None and n_iter:
+        unclamped = post
     if not one_coin:
         skill = np.einsum("rkk,k->r", confusion, prior)
     return TaskFit(
@@ -249,3 +370,8 @@ def fit_dawid_skene(
         prior=prior,
         unclamped=unclamped,
     )
+
+
+def _total_rows(parts: list[np.ndarray]) -> np.ndarray:
+    """The blocks' rows one after the other (no copy for one block)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)

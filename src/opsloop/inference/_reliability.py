@@ -32,7 +32,7 @@ import pyarrow as pa
 from opsloop.inference._base import name_array
 from opsloop.inference._dawid_skene import soft_counts
 from opsloop.inference._estimator import BaseEstimator
-from opsloop.stats import wilson_interval
+from opsloop.stats import normal_quantile, wilson_arrays
 
 
 def spammer_score(confusion: np.ndarray) -> np.ndarray:
@@ -47,15 +47,6 @@ def spammer_score(confusion: np.ndarray) -> np.ndarray:
     total = np.sum(np.sum(confusion, axis=-2) ** 2, axis=-1)
     out: np.ndarray = np.clip((k * rows - total) / (k * (k - 1)), 0.0, 1.0)
     return out
-
-
-def _wilson_arrays(successes: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    lo = np.full(len(n), np.nan)
-    hi = np.full(len(n), np.nan)
-    for j, (s, m) in enumerate(zip(successes, n, strict=True)):
-        if m > 0:
-            lo[j], hi[j] = wilson_interval(float(s), float(m))
-    return lo, hi
 
 
 def rater_reliability(
@@ -79,7 +70,7 @@ def rater_reliability(
         n = np.bincount(c.raters, minlength=data.n_raters).astype(np.float64)
         correct = np.bincount(c.raters, weights=post[c.items, c.labels], minlength=data.n_raters)
         acc = correct / np.maximum(n, 1)
-        acc_lo, acc_hi = _wilson_arrays(correct, n)
+        acc_lo, acc_hi = wilson_arrays(correct, n, normal_quantile(confidence))
         alpha = soft_counts(data.design(), post) + 1.0
         score = spammer_score(alpha / alpha.sum(axis=2, keepdims=True))
         draws = rng.gamma(alpha[None], 1.0, size=(n_draws, *alpha.shape))
@@ -93,7 +84,7 @@ def rater_reliability(
             weights=(data.gold[c.items] == c.labels)[on_gold],
             minlength=data.n_raters,
         )
-        g_lo, g_hi = _wilson_arrays(g_ok, g_n)
+        g_lo, g_hi = wilson_arrays(g_ok, g_n, normal_quantile(confidence))
         has = g_n > 0
         cols: dict[str, Any] = {}
         if estimator._has_task:

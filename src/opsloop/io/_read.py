@@ -8,6 +8,10 @@ repeat policy as on a workspace: ``latest`` (default) keeps the newest row per k
 every row (with ``opsloop_nth``, its rank among the rows of its key), ``error``
 makes each repeat a located error. How many rows the policy
 set aside is in the table's schema metadata (:func:`repeats_set_aside`).
+
+An analysis that needs only the item, rater, label and task of each row reads
+with :func:`opsloop.io.read_labels` instead: one scan, those columns coded once,
+the same errors (it comes back here for anything it does not handle).
 """
 
 from __future__ import annotations
@@ -18,13 +22,24 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from opsloop.config import Taxonomy
-from opsloop.engine import check_repeat_policy
+from opsloop.config import REPEAT_POLICIES, Taxonomy
 from opsloop.io._batch import Batch, Layout, build_batch, raise_if_problems
 from opsloop.io._readers import LINE, quote_ident
 from opsloop.schema import CONTRACTS, NTH_COLUMN
 
 SET_ASIDE_KEY = b"opsloop.repeats_set_aside"
+
+
+def check_policy(repeats: str) -> str:
+    """``repeats`` if it is a repeat policy, else the engine's :class:`UsageError` naming them.
+
+    (The engine, and Ibis with it, is loaded only to say what is wrong.)
+    """
+    if repeats in REPEAT_POLICIES:
+        return repeats
+    from opsloop.engine import check_repeat_policy
+
+    return check_repeat_policy(repeats)
 
 
 def read_table(
@@ -50,7 +65,7 @@ def read_table(
     >>> t.select(["item_id", "rater_id", "label"]).to_pylist(), repeats_set_aside(t)
     ([{'item_id': 'q1', 'rater_id': 'w1', 'label': 'no'}], 1)
     """
-    policy = check_repeat_policy(repeats)
+    policy = check_policy(repeats)
     files = [paths] if isinstance(paths, Path) else list(paths)
     taxonomy = taxonomy or Taxonomy()
     con = duckdb.connect()

@@ -29,7 +29,7 @@ from opsloop.metrics._krippendorff import LEVELS, krippendorff_alpha
 from opsloop.metrics._raters import label_agreement, rater_agreement
 from opsloop.metrics._records import AgreementResult, MetricRecord, kappa_paradox, landis_koch
 from opsloop.metrics._registry import DEFAULT_METRICS, get_metric
-from opsloop.stats._encode import encode_labels
+from opsloop.stats._encode import CodedAnnotations, as_coded, encode_labels
 
 _LEVEL_WEIGHTS = {"nominal": "identity", "ordinal": "ordinal", "interval": "quadratic",
                   "ratio": "ratio"}
@@ -133,9 +133,14 @@ def _category_order(labels: pa.ChunkedArray, given: Sequence[str] | None) -> lis
     uniq = pc.unique(pc.drop_null(labels))
     if not pa.types.is_string(uniq.type):
         uniq = pc.cast(uniq, pa.string())
-    values = [v for v in uniq.to_pylist() if v is not None]
+    return _numeric_first([v for v in uniq.to_pylist() if v is not None])
+
+
+def _numeric_first(values: list[str]) -> list[str]:
+    """Labels in numeric order when every one is a number (equal numbers such as ``0``
+    and ``00`` by their text, so the order never depends on the rows'), else sorted."""
     try:
-        return sorted(values, key=float)
+        return sorted(values, key=lambda v: (float(v), v))
     except ValueError:
         return sorted(values)
 
@@ -361,7 +366,10 @@ def agreement(
 ) -> AgreementResult:
     """Inter-rater agreement of a long (item_id, rater_id, label) table, per slice.
 
-    ``table`` is a pyarrow Table or an Ibis table (executed on its backend).
+    ``table`` is a pyarrow Table, an Ibis table (executed on its backend) or
+    already coded annotations (:class:`~opsloop.stats._encode.CodedAnnotations`,
+    e.g. from :func:`opsloop.io.read_labels`, or one task's ``CodedLabels``; sliced
+    by task only, nothing re-coded).
     ``metrics`` are registry ids (default: percent agreement, Fleiss' κ,
     Krippendorff's α, Gwet's AC1); ``level`` is nominal, ordinal, interval or
     ratio, and ``levels`` (task -> level) sets it per task: several questions
@@ -397,20 +405,19 @@ def agreement(
     for m in chosen:
         if get_metric(m).family != "agreement":
             raise UsageError(f"{m!r} is a quality metric: use quality() / opsloop quality")
-    by = tuple(by)
-    table = _with_derived(table, by)
-    have = _table_columns(table)
-    task_col = "task" if "task" in have else None
-    slice_cols = ((task_col,) if task_col and task_col not in by else ()) + by
-    columns = list(dict.fromkeys(["item_id", "rater_id", "label", *slice_cols]))
-    arrow = _as_arrow(table, columns)
     orders = {k: tuple(str(c) for c in v) for k, v in (task_categories or {}).items()}
     opts = _Options(level, weights, confidence, n_boot, seed)
-    if arrow.num_rows == 0:
+    coded = as_coded(table)
+    if coded is not None:
+        task_col = "task" if coded.has_task else None
+        found = _coded_slices(coded, tuple(by), categories, orders)
+    else:
+        task_col, found = _table_slices(table, tuple(by), categories, orders)
+    if found is None:
         empty = _Slice({}, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
                        (), (), 0)
         return AgreementResult(tuple(_slice_records(empty, chosen, opts)))
-    slices, n_dup = _make_slices(arrow, slice_cols, categories, task_col, orders)
+    slices, n_dup = found
     records: list[MetricRecord] = []
     for sl in slices:
         task = sl.key.get(task_col, DEFAULT_TASK) if task_col else DEFAULT_TASK
@@ -419,6 +426,47 @@ def agreement(
             numeric_values(sl.categories)
         records.extend(_slice_records(sl, chosen, sl_opts))
     return AgreementResult(tuple(records), n_duplicates=n_dup)
+
+
+def _table_slices(
+    table: Any, by: tuple[str, ...], categories: Sequence[str] | None,
+    orders: Mapping[str, Sequence[str]],
+) -> tuple[str | None, tuple[list[_Slice], int] | None]:
+    """(the task column, the slices and repeats set aside; None for no rows) of a table."""
+    table = _with_derived(table, by)
+    have = _table_columns(table)
+    task_col = "task" if "task" in have else None
+    slice_cols = ((task_col,) if task_col and task_col not in by else ()) + by
+    columns = list(dict.fromkeys(["item_id", "rater_id", "label", *slice_cols]))
+    arrow = _as_arrow(table, columns)
+    if arrow.num_rows == 0:
+        return task_col, None
+    return task_col, _make_slices(arrow, slice_cols, categories, task_col, orders)
+
+
+def _coded_slices(
+    coded: CodedAnnotations, by: tuple[str, ...], categories: Sequence[str] | None,
+    orders: Mapping[str, Sequence[str]],
+) -> tuple[list[_Slice], int] | None:
+    """One slice per task of already coded annotations (the latest label of each rater)."""
+    extra = [b for b in by if b != "task"]
+    if extra:
+        raise UsageError(f"coded annotations slice by task only: slicing by {', '.join(extra)} "
+                         "needs the annotations table")
+    if coded.n_rows == 0:
+        return None
+    out: list[_Slice] = []
+    n_dup = 0
+    for task in coded.task_names:
+        given = orders.get(task if coded.has_task else DEFAULT_TASK, categories)
+        cats = [str(c) for c in given] if given is not None else _numeric_first(
+            list(coded.tasks[task].categories))
+        c = coded.task(task, "latest", cats)
+        n_dup += c.n_duplicates
+        key = {"task": task} if coded.has_task else {}
+        out.append(_Slice(key, c.items, c.raters, c.labels, c.rater_names, c.categories,
+                          c.n_items))
+    return out, n_dup
 
 
 def agreement_sql(table: Any, *, by: Sequence[str] = (), dialect: str = "duckdb") -> str:

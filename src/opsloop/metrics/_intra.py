@@ -61,7 +61,7 @@ from opsloop.metrics._kernel import count_matrix, numeric_values, scores, weight
 from opsloop.metrics._krippendorff import LEVELS
 from opsloop.metrics._records import MetricRecord, landis_koch
 from opsloop.metrics._slicing import MISSING
-from opsloop.stats._proportion import wilson_interval
+from opsloop.stats import normal_quantile, wilson_arrays, wilson_interval
 
 PERCENT, KAPPA, ALPHA = "intra_percent_agreement", "intra_cohen_kappa", "intra_krippendorff_alpha"
 INTRA_METRICS = (PERCENT, KAPPA, ALPHA)
@@ -384,9 +384,8 @@ def _percent(cl: _Classes, confidence: float) -> _Figures:
     n = cl.table.sum(axis=1).astype(np.float64)
     agree = cl.table @ per_class
     value = agree / n
-    bounds = np.array([wilson_interval(float(a), float(k), confidence)
-                       for a, k in zip(agree, n, strict=True)])
-    return _Figures(value, bounds[:, 0], bounds[:, 1], np.sqrt(value * (1 - value) / n),
+    low, high = wilson_arrays(agree, n, normal_quantile(confidence))
+    return _Figures(value, low, high, np.sqrt(value * (1 - value) / n),
                     [None] * len(n), {"n_units": n, "n_labels": cl.table @ m})
 
 

@@ -140,7 +140,7 @@ def t_interval(value: float, se: float, n: int, confidence: float) -> tuple[floa
     """``value ± t_{n−1} · se``, upper end capped at 1 (as in Gwet's irrCAC)."""
     if n < 2 or not math.isfinite(se):
         return (math.nan, math.nan)
-    from scipy.stats import t as student_t  # scipy.stats is slow to import: only when needed
+    from scipy.special import stdtrit  # Student's t quantile; scipy.stats imports slowly
 
-    half = float(student_t.ppf(1 - (1 - confidence) / 2, n - 1)) * se
+    half = float(stdtrit(n - 1, 1 - (1 - confidence) / 2)) * se
     return (value - half, min(1.0, value + half))

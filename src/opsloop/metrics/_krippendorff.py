@@ -73,6 +73,26 @@ def _alpha_from_o(o: np.ndarray, level: str, values: np.ndarray | None) -> float
     return 1.0 - (n - 1) * float((o * d2).sum()) / expected
 
 
+def _alphas_from_o(o: np.ndarray, level: str, values: np.ndarray | None) -> np.ndarray:
+    """:func:`_alpha_from_o` of each of ``B`` coincidence matrices (``B×q×q``) at once."""
+    nc = o.sum(axis=2)
+    n = nc.sum(axis=1)
+    q = nc.shape[1]
+    if level == "ordinal":
+        cum = np.concatenate([np.zeros((len(nc), 1)), np.cumsum(nc, axis=1)], axis=1)
+        lo = np.minimum.outer(np.arange(q), np.arange(q))
+        hi = np.maximum.outer(np.arange(q), np.arange(q))
+        between = cum[:, hi + 1] - cum[:, lo]
+        d2 = (between - (nc[:, :, None] + nc[:, None, :]) / 2) ** 2
+    else:
+        d2 = np.broadcast_to(delta2(level, nc[0] if len(nc) else np.zeros(q), values), o.shape)
+    expected = np.einsum("bi,bij,bj->b", nc, d2, nc)
+    observed = (o * d2).sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: np.ndarray = np.where(expected > 0, 1.0 - (n - 1) * observed / expected, np.nan)
+    return out
+
+
 def krippendorff_alpha(
     ic: ItemCounts,
     level: str = "nominal",
@@ -109,7 +129,7 @@ def krippendorff_alpha(
         return Estimate(value, n_items=n_pair)
     weights = multinomial_weights(mult, n_boot, seed)
     o_b = np.tensordot(weights, o_p, axes=1)  # B×q×q
-    boot = np.array([_alpha_from_o(ob, level, values) for ob in o_b])
+    boot = _alphas_from_o(o_b, level, values)
     boot = boot[np.isfinite(boot)]
     lo, hi = percentile_interval(boot, confidence)
     se = float(boot.std(ddof=1)) if len(boot) > 1 else math.nan

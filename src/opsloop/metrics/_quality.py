@@ -49,6 +49,7 @@ from opsloop.metrics._quality_exprs import (
     grouped,
     metric_expr,
     unavailable,
+    with_indicators,
 )
 from opsloop.metrics._records import MetricRecord, _Records
 from opsloop.metrics._registry import get_metric, list_metrics
@@ -242,12 +243,13 @@ def quality(
         if per_label and "label" in by:
             raise UsageError("precision, recall and f1 are per label already: drop 'label' from by")
         base = with_dimensions(base, by)
-        sums = base_sums(base)
         reasons = {m: unavailable(m, base.columns, tax) for m in gold_chosen}
+        judged = with_indicators(base, tax)
+        sums = base_sums(judged)
         for m in gold_chosen:
             if m not in PER_LABEL and reasons[m] is None:
-                sums |= gold_sums(m, base, tax)
-        rows = _rows(grouped(base, by, sums))
+                sums |= gold_sums(m, judged)
+        rows = _rows(grouped(judged, by, sums))
         by_key: dict[tuple[str, ...], dict[str, Any]] = {}
         for row in rows:
             key = slice_key(row, by)
@@ -267,7 +269,7 @@ def quality(
     if "audit_accuracy" in chosen:
         base = audit_base(ann, as_ibis(audits, "the audits table"))
         check_dimensions(base.columns, by, "the annotations joined with audits")
-        base = with_dimensions(base, by)
+        base = with_indicators(with_dimensions(base, by), tax)
         for row in _rows(grouped(base, by, audit_sums(base))):
             records.append(
                 _proportion_record("audit_accuracy", row, slice_key(row, by), confidence, None)

@@ -11,13 +11,15 @@ shows it:
 
 For a proportion metric the sums are ``n`` (annotations in the denominator),
 ``k`` (hits among them) and the distinct items and raters of the denominator.
+``n`` and ``k`` add up the KPI's per-row terms of :mod:`opsloop.metrics._sums`,
+the very terms the KPI cube sums, so a figure has one definition.
 
 >>> import pyarrow as pa
 >>> ann = pa.table({"item_id": ["a", "b"], "rater_id": ["x", "x"], "label": ["spam", "none"]})
 >>> gold = pa.table({"item_id": ["a", "b"], "label": ["spam", "spam"]})
 >>> e = metric_expr("accuracy", as_ibis(ann, "a"), as_ibis(gold, "g"), None, TaskTaxonomy(), ())
 >>> e.to_pyarrow().select(["accuracy__n", "accuracy__k"]).to_pylist()
-[{'accuracy__n': 2, 'accuracy__k': 1}]
+[{'accuracy__n': 2.0, 'accuracy__k': 1.0}]
 """
 
 from __future__ import annotations
@@ -28,14 +30,24 @@ import ibis
 
 from opsloop.config import TaskTaxonomy
 from opsloop.errors import UsageError
+from opsloop.metrics._agreement import DEFAULT_TASK
 from opsloop.metrics._slicing import (
     as_ibis,
     check_dimensions,
     require_columns,
     with_dimensions,
 )
+from opsloop.metrics._sums import (
+    MEASURE_PREFIX,
+    Terms,
+    gold_terms,
+    indicators,
+    severity,
+    severity_terms,
+    sums_audits,
+)
 
-__all__ = ["as_ibis", "metric_expr"]
+__all__ = ["as_ibis", "metric_expr", "severity"]
 
 GOLD_PROPORTIONS = (
     "accuracy",
@@ -75,15 +87,6 @@ def audit_base(annotations: ibis.Table, audits: ibis.Table) -> ibis.Table:
     return annotations.inner_join(a, keys)
 
 
-def severity(col: ibis.StringValue, tax: TaskTaxonomy) -> ibis.FloatingValue:
-    """Severity of a label: the taxonomy's value; else 0 for benign and 1 for other labels."""
-    default = ibis.ifelse(col.isin(list(tax.benign)), 0.0, 1.0) if tax.benign else 1.0
-    if not tax.severity:
-        return ibis.literal(1.0) if not tax.benign else default
-    sev = {k: float(v) for k, v in tax.severity.items()}
-    return col.substitute(sev, else_=default).cast("float64")
-
-
 def unavailable(metric: str, columns: Sequence[str], tax: TaskTaxonomy) -> str | None:
     """Why ``metric`` cannot be computed on this data and taxonomy (``None`` if it can)."""
     if metric in ("leakage", "over_enforcement", "wrong_policy") and not tax.benign:
@@ -97,45 +100,30 @@ def unavailable(metric: str, columns: Sequence[str], tax: TaskTaxonomy) -> str |
     return None
 
 
-def _proportion(
-    m: str, t: ibis.Table, cond: ibis.BooleanValue | None, hit: ibis.BooleanValue
-) -> dict[str, ibis.Scalar]:
-    if cond is None:
-        return {
-            f"{m}__n": t.count(),
-            f"{m}__k": hit.cast("int64").sum(),
-            f"{m}__items": t.item_id.nunique(),
-            f"{m}__raters": t.rater_id.nunique(),
-        }
+def _proportion(m: str, t: ibis.Table, terms: Terms) -> dict[str, ibis.Scalar]:
+    """A proportion's per-slice sums: ``n``, ``k`` and the denominator's items and raters."""
     return {
-        f"{m}__n": cond.cast("int64").sum(),
-        f"{m}__k": (cond & hit).cast("int64").sum(),
-        f"{m}__items": t.item_id.nunique(where=cond),
-        f"{m}__raters": t.rater_id.nunique(where=cond),
+        f"{m}__n": terms.n.sum(),
+        f"{m}__k": terms.k.sum(),
+        f"{m}__items": t.item_id.nunique(where=terms.n > 0),
+        f"{m}__raters": t.rater_id.nunique(where=terms.n > 0),
     }
 
 
-def gold_sums(m: str, t: ibis.Table, tax: TaskTaxonomy) -> dict[str, ibis.Scalar]:
-    """The per-slice sums of a gold-based metric on the gold base ``t``."""
-    wrong = t.label != t.truth
-    benign = list(tax.benign)
-    if m == "accuracy":
-        return _proportion(m, t, None, ~wrong)
-    if m == "honeypot_accuracy":
-        return _proportion(m, t, t.is_gold_check.fill_null(False), ~wrong)
-    if m == "leakage":
-        return _proportion(m, t, ~t.truth.isin(benign), t.label.isin(benign))
-    if m == "over_enforcement":
-        return _proportion(m, t, t.truth.isin(benign), ~t.label.isin(benign))
-    if m == "wrong_policy":
-        both = ~t.truth.isin(benign) & ~t.label.isin(benign)
-        return _proportion(m, t, both, wrong)
-    if m == "critical_error":
-        crit = float(tax.critical_severity if tax.critical_severity is not None else 0.0)
-        return _proportion(m, t, severity(t.truth, tax) >= crit, wrong)
+def with_indicators(t: ibis.Table, tax: TaskTaxonomy) -> ibis.Table:
+    """A gold or audit base with the per-row indicators of :mod:`opsloop.metrics._sums`
+    (every row under ``tax``)."""
+    return indicators(t, {DEFAULT_TASK: tax})
+
+
+def gold_sums(m: str, t: ibis.Table) -> dict[str, ibis.Scalar]:
+    """The per-slice sums of a gold-based metric on the gold base ``t`` (with indicators):
+    the KPI's terms of :mod:`opsloop.metrics._sums`, the cube's own."""
     if m == "severity_weighted_error":
-        s = severity(t.truth, tax)
-        e = wrong.cast("float64")
+        sev = severity_terms(t)
+        if sev is None:
+            raise UsageError(f"{m}: the taxonomy has no severities (set taxonomy.severity)")
+        s, e = sev
         return {
             f"{m}__n": (s > 0).cast("int64").sum(),
             f"{m}__s": s.sum(),
@@ -145,29 +133,27 @@ def gold_sums(m: str, t: ibis.Table, tax: TaskTaxonomy) -> dict[str, ibis.Scalar
             f"{m}__items": t.item_id.nunique(where=s > 0),
             f"{m}__raters": t.rater_id.nunique(where=s > 0),
         }
-    raise UsageError(f"{m!r} is not a gold-based quality metric")
+    prefix = MEASURE_PREFIX.get(m)
+    terms = gold_terms(t).get(prefix or "")
+    if terms is None:
+        raise UsageError(f"{m!r} is not a gold-based quality metric this taxonomy allows")
+    return _proportion(m, t, terms)
 
 
 def audit_sums(t: ibis.Table) -> dict[str, ibis.Scalar]:
-    """Sums for audit accuracy; with ``inclusion_prob`` also the Hájek sums.
-
-    ``w = 1/π`` and ``a = (1 − π)/π²`` (null π counts as 1: audited with certainty).
-    """
+    """Sums for audit accuracy on the audit base ``t`` (with indicators); with
+    ``inclusion_prob`` also the Hájek sums (``w = 1/π``, ``a = (1 − π)/π²``; a null π
+    counts as 1: audited with certainty) and the count of π outside (0, 1]."""
     m = "audit_accuracy"
-    y = t.verdict == "correct"
-    out = _proportion(m, t, None, y)
-    if "inclusion_prob" in t.columns:
-        pi = t.inclusion_prob.cast("float64").fill_null(1.0)
-        valid = (pi > 0) & (pi <= 1)
-        w = ibis.ifelse(valid, 1.0 / pi, 0.0)
-        a = ibis.ifelse(valid, (1.0 - pi) / (pi * pi), 0.0)
-        yf = y.cast("float64")
+    out = _proportion(m, t, Terms(t["__aud"], t["__y"]))
+    if "__w" in t.columns:
+        cube = sums_audits(t)
         out |= {
-            f"{m}__w": w.sum(),
-            f"{m}__wy": (w * yf).sum(),
-            f"{m}__a": a.sum(),
-            f"{m}__ay": (a * yf).sum(),
-            f"{m}__bad": (~valid).cast("int64").sum(),
+            f"{m}__w": cube["aud_w"],
+            f"{m}__wy": cube["aud_wy"],
+            f"{m}__a": cube["aud_a"],
+            f"{m}__ay": cube["aud_ay"],
+            f"{m}__bad": t["__bad"].sum(),
         }
     return out
 
@@ -207,7 +193,7 @@ def metric_expr(
             raise UsageError("audit_accuracy needs audits (an audits table or --audits FILE)")
         base = audit_base(annotations, audits)
         check_dimensions(base.columns, by, "the annotations joined with audits")
-        base = with_dimensions(base, by)
+        base = with_indicators(with_dimensions(base, by), tax)
         return grouped(base, by, audit_sums(base))
     if gold is None:
         raise UsageError(f"{metric} needs gold labels (a gold table or --gold FILE)")
@@ -219,4 +205,5 @@ def metric_expr(
     reason = unavailable(metric, base.columns, tax)
     if reason:
         raise UsageError(f"{metric}: {reason}")
-    return grouped(base, by, gold_sums(metric, base, tax))
+    judged = with_indicators(base, tax)
+    return grouped(judged, by, gold_sums(metric, judged))

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 
-from opsloop.stats import wilson_interval
+from opsloop.stats import normal_quantile, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -22,10 +21,6 @@ class Interval:
     ci_low: float
     ci_high: float
     note: str | None = None
-
-
-def _z(confidence: float) -> float:
-    return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
 
 
 def wilson(k: float, n: float, confidence: float = 0.95) -> Interval:
@@ -101,5 +96,5 @@ def ratio_estimate(
         return Interval(r, math.nan, math.nan, math.nan, "a single annotation: no interval")
     resid = sum_s2e * (1 - 2 * r) + r * r * sum_s2
     se = math.sqrt(max(resid, 0.0) * n / (n - 1)) / sum_s
-    half = _z(confidence) * se
+    half = normal_quantile(confidence) * se
     return Interval(r, se, max(0.0, r - half), min(1.0, r + half))

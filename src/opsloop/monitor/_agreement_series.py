@@ -50,6 +50,7 @@ from opsloop.errors import UsageError
 from opsloop.metrics import ItemCounts, agreement, gwet_family, krippendorff_alpha
 from opsloop.metrics._agreement import N_BOOT, SEED, TaskLevels
 from opsloop.monitor._periods import day_from_number, week_label
+from opsloop.stats import week_monday
 
 AGREEMENT_KPIS = ("krippendorff_alpha", "gwet_ac1")
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
@@ -107,7 +108,7 @@ def period_day(day: ibis.IntegerValue, period: str) -> ibis.IntegerValue:
     if period == "day":
         return day
     if period == "week":
-        return day - ((day + 3) % 7)  # 1970-01-01 was a Thursday
+        return week_monday(day)
     raise UsageError(f"period must be 'day' or 'week', not {period!r}")
 
 
@@ -138,26 +139,62 @@ def _numeric(categories: Sequence[str]) -> np.ndarray:
     return values
 
 
-def _patterns(
-    t: ibis.Table, categories: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(period, task, pattern rows, multiplicities) of every (period, task)."""
+PatternArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+_PACK_BITS = 63  # bits of a signed 64-bit sum
+
+
+def _pattern_arrays(arrow: Any, rows: np.ndarray) -> PatternArrays:
+    periods = arrow["__p"].to_numpy().astype(np.int64)
+    tasks = np.asarray(arrow["__task"].to_pylist(), dtype=object)
+    mult = arrow["__m"].to_numpy().astype(np.float64)
+    return periods, tasks, rows, mult
+
+
+def _patterns_by_column(t: ibis.Table, categories: Sequence[str]) -> PatternArrays:
     cols = [f"__c{j}" for j in range(len(categories))]
     per_item = t.group_by(["__p", "__task", "item_id"]).aggregate(
         **{c: (t.label == cat).cast("int64").sum() for c, cat in zip(cols, categories, strict=True)}
     )
     pat = per_item.group_by(["__p", "__task", *cols]).aggregate(__m=per_item.count())
     arrow = pat.to_pyarrow()
-    if arrow.num_rows == 0:
-        q = len(categories)
-        return np.zeros(0, np.int64), np.zeros(0, object), np.zeros((0, q)), np.zeros(0)
-    periods = arrow["__p"].to_numpy().astype(np.int64)
-    tasks = np.asarray(arrow["__task"].to_pylist(), dtype=object)
     rows = np.column_stack(
         [arrow[c].to_numpy(zero_copy_only=False).astype(np.float64) for c in cols]
+    ).reshape(arrow.num_rows, len(cols))
+    return _pattern_arrays(arrow, rows)
+
+
+def _patterns(t: ibis.Table, categories: Sequence[str]) -> PatternArrays:
+    """(period, task, pattern rows, multiplicities) of every (period, task).
+
+    An item's count vector is summed as one packed integer — ``bits`` bits per
+    category, the label of category ``j`` adding ``2^(bits·j)`` — so the engine
+    keeps one sum per item instead of one per category (the per-item grouping is
+    the costliest step of the agreement series). Valid while no item has
+    ``2^bits`` or more ratings in a period, which the query checks; otherwise,
+    and with too many categories to pack, one sum per category.
+    """
+    q = len(categories)
+    bits = _PACK_BITS // max(q, 1)
+    if q == 0 or bits < 2:
+        return _patterns_by_column(t, categories)
+    weight = {cat: 1 << (bits * j) for j, cat in enumerate(categories)}
+    code = t.label.substitute(weight, else_=0).cast("int64")
+    n = t.count()
+    # an item with too many ratings to pack gets code 0 (its sum may not fit 64 bits) and
+    # sends the query to the one-column-per-category form below
+    per_item = t.group_by(["__p", "__task", "item_id"]).aggregate(
+        __code=ibis.ifelse(n < (1 << bits), code.sum(), 0), __n=n
     )
-    mult = arrow["__m"].to_numpy().astype(np.float64)
-    return periods, tasks, rows, mult
+    pat = per_item.group_by(["__p", "__task", "__code"]).aggregate(
+        __m=per_item.count(), __max=per_item["__n"].max()
+    )
+    arrow = pat.to_pyarrow()
+    if arrow.num_rows and int(np.max(arrow["__max"].to_numpy())) >= 1 << bits:
+        return _patterns_by_column(t, categories)
+    packed = arrow["__code"].to_numpy().astype(np.int64)
+    shifts = (bits * np.arange(q)).astype(np.int64)
+    rows = ((packed[:, None] >> shifts[None, :]) & ((1 << bits) - 1)).astype(np.float64)
+    return _pattern_arrays(arrow, rows)
 
 
 def compressed(rows: np.ndarray, mult: np.ndarray) -> ItemCounts:
@@ -236,9 +273,18 @@ def agreement_by_period(
     t = a.filter(a.submitted_at.notnull() & a.label.notnull() & a.item_id.notnull()).mutate(
         __p=period_day(day, period), __task=task, label=a.label.cast("string")
     )
-    seen = t.group_by(["__task", "label"]).aggregate(__n=t.count()).to_pyarrow().to_pylist()
+    # one pass for each (period, task)'s raters and the labels seen in it
+    seen = (
+        t.group_by(["__p", "__task"])
+        .aggregate(__r=t.rater_id.nunique(), __labels=t.label.collect(distinct=True))
+        .to_pyarrow()
+        .to_pylist()
+    )
     task_names = sorted({r["__task"] for r in seen})
-    labels_of = {name: {r["label"] for r in seen if r["__task"] == name} for name in task_names}
+    labels_of: dict[str, set[str]] = {name: set() for name in task_names}
+    for r in seen:
+        labels_of[r["__task"]].update(r["__labels"] or ())
+    n_raters = {(int(r["__p"]), r["__task"]): int(r["__r"]) for r in seen}
     scales: dict[str, list[str]] = {}
     for name in task_names:
         given = tl.categories.get(name, categories)
@@ -254,8 +300,6 @@ def agreement_by_period(
     cats = sorted({c for scale in scales.values() for c in scale})
     if not cats:
         return out
-    raters = t.group_by(["__p", "__task"]).aggregate(__r=t.rater_id.nunique()).to_pyarrow()
-    n_raters = {(int(r["__p"]), r["__task"]): int(r["__r"]) for r in raters.to_pylist()}
     periods, tasks, rows, mult = _patterns(t, cats)
     for name in task_names:
         scale = scales[name]

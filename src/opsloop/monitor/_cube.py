@@ -26,13 +26,13 @@ and rater attributes joined), plus ``tenure``: the rater's time since
 ``hired_at`` when the annotation was submitted, in bands. When the annotations
 answer several questions, ``task`` is always a dimension: quality sums are
 per task, and work sums count each (item, rater) submission once over all
-tasks (:mod:`opsloop.monitor._sums`). Without any ``submitted_at`` the cube
+tasks (:mod:`opsloop.metrics._sums`). Without any ``submitted_at`` the cube
 can hold the whole period in one day (``dated=False``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import ibis
@@ -44,9 +44,9 @@ import pyarrow.compute as pc
 from opsloop.config import Config
 from opsloop.engine import Workspace
 from opsloop.errors import UsageError
-from opsloop.metrics import MISSING
+from opsloop.metrics import MISSING, audit_base, gold_base
 from opsloop.metrics._agreement import DEFAULT_TASK
-from opsloop.monitor._sums import (
+from opsloop.metrics._sums import (
     indicators,
     sums_annotations,
     sums_audits,
@@ -54,7 +54,8 @@ from opsloop.monitor._sums import (
     task_taxonomies,
     with_submission_weights,
 )
-from opsloop.views import annotation_view
+from opsloop.stats import week_monday
+from opsloop.views import annotation_view, with_attributes
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -115,7 +116,7 @@ class Cube:
     ``notes`` what could not be measured. ``tasks`` are the questions the
     annotations answer; with more than one, ``task`` is a dimension, quality
     sums are per task and work sums count each item handled once over all tasks
-    (:mod:`opsloop.monitor._sums`). An undated cube (``dated`` false: no
+    (:mod:`opsloop.metrics._sums`). An undated cube (``dated`` false: no
     annotation has ``submitted_at``) holds the whole period in day 0.
     """
 
@@ -232,7 +233,7 @@ class Cube:
         if period is not None:
             day = self.day[sel]
             if period == "week":
-                day = day - ((day + 3) % 7)  # 1970-01-01 was a Thursday
+                day = week_monday(day)
             elif period != "day":
                 raise UsageError(f"period must be 'day' or 'week', not {period!r}")
             origin = int(day.min()) if len(day) else 0
@@ -411,6 +412,46 @@ def has_dates(annotations: ibis.Table) -> bool:
     return bool(annotations.submitted_at.notnull().any().to_pyarrow().as_py())
 
 
+def judged_annotations(annotations: ibis.Table, gold: ibis.Table) -> ibis.Table:
+    """The annotations of gold items with the gold label as ``truth`` (an inner join)."""
+    return gold_base(annotations, gold)
+
+
+def audited_annotations(annotations: ibis.Table, audits: ibis.Table) -> ibis.Table:
+    """The audited annotations with ``verdict`` (and ``inclusion_prob``): an inner join."""
+    return audit_base(annotations, audits)
+
+
+def judged_view(ws: Workspace) -> ibis.Table | None:
+    """The annotations of gold items (``truth``) with their item and rater attributes,
+    joined with gold first so that the large item join runs on those rows only."""
+    if not ws.has_table("gold"):
+        return None
+    return with_attributes(ws, judged_annotations(ws.table("annotations"), ws.table("gold")))
+
+
+def audited_view(ws: Workspace) -> ibis.Table | None:
+    """The audited annotations (``verdict``) with their item and rater attributes."""
+    if not ws.has_table("audits"):
+        return None
+    return with_attributes(ws, audited_annotations(ws.table("annotations"), ws.table("audits")))
+
+
+def merge_groups(parts: Sequence[pa.Table], group: Sequence[str]) -> pa.Table:
+    """One row per group: the parts' sums added up (a measure missing from a part is 0)."""
+    table = pa.concat_tables(parts, promote_options="default")
+    measures = [c for c in table.column_names if c not in group]
+    if len(parts) == 1:
+        return table
+    cols = {c: pc.fill_null(table[c].cast(pa.float64()), 0.0) for c in measures}
+    table = pa.table({**{g: table[g] for g in group}, **cols})
+    if not group:
+        return pa.table({c: [pc.sum(cols[c]).as_py() or 0.0] for c in measures})
+    out = table.group_by(list(group), use_threads=False).aggregate([(c, "sum") for c in measures])
+    return out.rename_columns([f"{c}" if c in group else c.removesuffix("_sum")
+                               for c in out.column_names])  # fmt: skip
+
+
 def group_sums(
     annotations: ibis.Table,
     config: Config,
@@ -420,6 +461,8 @@ def group_sums(
     keys: Sequence[str] = (),
     by_day: bool = False,
     tasks: Sequence[str] | None = None,
+    judged: ibis.Table | None = None,
+    audited: ibis.Table | None = None,
 ) -> pa.Table:
     """Every measure's sums per combination of ``keys`` (and per day with ``by_day``).
 
@@ -429,22 +472,38 @@ def group_sums(
     the annotations) are the questions answered: with several, quality sums
     follow each row's task taxonomy (group by ``task`` to keep them apart) and
     work sums count each (item, rater) submission once
-    (:mod:`opsloop.monitor._sums`).
+    (:mod:`opsloop.metrics._sums`).
+
+    Three queries, one per source of sums: the work sums over every annotation,
+    the gold sums over the annotations of gold items and the audit sums over the
+    audited ones (inner joins: the quality sums read only the rows they count).
+    ``judged`` and ``audited`` are those two joins already made (e.g. gold
+    first, then the item and rater attributes: :func:`judged_view`); by default
+    they are joined from ``annotations``.
     """
     dims = list(keys)
     names = tuple(tasks) if tasks is not None else task_names(annotations)
     multitask = len(names) > 1
-    weighted = with_submission_weights(annotations, multitask)
-    joined = join_truth_and_verdict(weighted, gold, audits)
     dated = by_day or "tenure" in dims
-    base = indicators(_with_dims(joined, dims, dated=dated), task_taxonomies(config, names))
-    sums = sums_annotations(base, config, multitask)
-    if gold is not None:
-        sums |= sums_gold(base)
-    if audits is not None:
-        sums |= sums_audits(base)
+    taxonomies = task_taxonomies(config, names)
     group = [*(["__day"] if by_day else []), *dims]
-    return (base.group_by(group) if group else base).aggregate(**sums).to_pyarrow()
+
+    def run(t: ibis.Table, sums_of: Callable[[ibis.Table], dict[str, ibis.Scalar]]) -> pa.Table:
+        base = indicators(_with_dims(t, dims, dated=dated), taxonomies)
+        out: pa.Table = (
+            (base.group_by(group) if group else base).aggregate(**sums_of(base)).to_pyarrow()
+        )
+        return out
+
+    weighted = with_submission_weights(annotations, multitask)
+    parts = [run(weighted, lambda b: sums_annotations(b, config, multitask))]
+    if gold is not None:
+        parts.append(run(judged if judged is not None else judged_annotations(annotations, gold),
+                         sums_gold))  # fmt: skip
+    if audits is not None:
+        source = audited if audited is not None else audited_annotations(annotations, audits)
+        parts.append(run(source, sums_audits))
+    return merge_groups(parts, group)
 
 
 def build_cube(
@@ -458,6 +517,8 @@ def build_cube(
     level_counts: Mapping[str, int] | None = None,
     dated: bool | None = True,
     tasks: Sequence[str] | None = None,
+    judged: ibis.Table | None = None,
+    audited: ibis.Table | None = None,
 ) -> Cube:
     """Aggregate annotations (joined with items and raters), gold and audits into a cube.
 
@@ -468,7 +529,9 @@ def build_cube(
     :class:`UsageError` when none is dated); ``dated=False`` sums every
     annotation into one whole-period cell per slice (day 0, ``Cube.dated``
     false); ``dated=None`` chooses: dated when any annotation has a date.
-    ``tasks`` (default: read from the annotations) are the questions answered.
+    ``tasks`` (default: read from the annotations) are the questions answered;
+    ``judged`` and ``audited`` the annotations already joined with gold and
+    audits (see :func:`group_sums`).
     """
     if dated is None:
         dated = has_dates(annotations)
@@ -481,7 +544,7 @@ def build_cube(
     if not dated:
         chosen = [d for d in chosen if d != "tenure"]
     table = group_sums(annotations, config, gold=gold, audits=audits, keys=chosen,
-                       by_day=dated, tasks=tasks)  # fmt: skip
+                       by_day=dated, tasks=tasks, judged=judged, audited=audited)  # fmt: skip
     if gold is None:
         notes.append("no gold labels: accuracy and the error KPIs are not measured")
     if audits is None:
@@ -522,6 +585,8 @@ def workspace_cube(
         level_counts=_level_counts(ws, view),
         dated=any_dated if dated is None else dated,
         tasks=tasks,
+        judged=judged_view(ws),
+        audited=audited_view(ws),
     )
 
 

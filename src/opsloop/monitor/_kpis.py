@@ -38,10 +38,10 @@ import numpy as np
 import numpy.typing as npt
 
 from opsloop.errors import UsageError
+from opsloop.stats import Z95, wilson_arrays
 
 FloatArray = npt.NDArray[np.float64]
 Kind = Literal["proportion", "hajek", "ratio", "mean", "composite", "rate", "agreement"]
-Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -230,16 +230,6 @@ def _div(a: FloatArray, b: FloatArray) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out: FloatArray = np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
     return out
-
-
-def wilson_arrays(k: FloatArray, n: FloatArray, z: float = Z95) -> tuple[FloatArray, FloatArray]:
-    """Wilson score interval, vectorised: ``(p̂ + z²/2n ± z·sqrt(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n)``."""
-    p = _div(k, n)
-    nn = np.where(n > 0, n, np.nan)
-    denom = 1 + z * z / nn
-    centre = (p + z * z / (2 * nn)) / denom
-    half = z * np.sqrt(np.maximum(p * (1 - p) / nn + z * z / (4 * nn * nn), 0.0)) / denom
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
 def _normal(value: FloatArray, se: FloatArray, n: FloatArray, z: float) -> Estimates:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +98,7 @@ from opsloop.monitor._targets import (
     where_text,
 )
 from opsloop.monitor._whole import monitor_whole_period
-from opsloop.views import annotation_view
+from opsloop.stats import week_monday
 
 PERIODS = ("week", "day")
 _STEP = {"week": 7, "day": 1}
@@ -142,7 +142,7 @@ class _Grid:
 
 def period_start(day: int, period: str) -> int:
     """The first day of ``day``'s period (itself, or its ISO week's Monday)."""
-    return day - ((day + 3) % 7) if period == "week" else day
+    return week_monday(day) if period == "week" else day
 
 
 def _stop_day(as_of: Period | dt.date | None) -> int | None:
@@ -519,6 +519,10 @@ def monitor(
     )
 
 
+AgreementSource = Callable[[Sequence[str], "Period | dt.date | None", bool, tuple[str, ...]],
+                           dict[str, list[AgreementPoint]]]  # fmt: skip
+
+
 def workspace_agreement(
     ws: Workspace,
     *,
@@ -532,16 +536,62 @@ def workspace_agreement(
     ``dated``), each task at its taxonomy's level with its scale order, with the
     bootstrap (replicates, seed) of ``opsloop agreement``. ``as_of`` drops
     annotations after it; ``tasks`` (default: read from the annotations) are
-    the tasks whose levels to look up."""
-    view = annotation_view(ws)
-    levels = agreement_levels(ws.config.taxonomy, task_names(view) if tasks is None else tasks)
+    the tasks whose levels to look up.
+
+    Agreement reads items, raters, labels and dates only: the stored annotations
+    (under the repeat policy), without the item and rater joins of the view."""
+    ann = ws.table("annotations")
+    levels = agreement_levels(ws.config.taxonomy, task_names(ann) if tasks is None else tasks)
     if not dated:
-        return agreement_whole_period(view, metrics=metrics, levels=levels)
+        return agreement_whole_period(ann, metrics=metrics, levels=levels)
     stop = _stop_day(as_of)
     if stop is not None:
         end = dt.datetime.combine(day_from_number(stop), dt.time())
-        view = view.filter(view.submitted_at < ibis.literal(end))
-    return agreement_by_period(view, period=period, metrics=metrics, levels=levels)
+        ann = ann.filter(ann.submitted_at < ibis.literal(end))
+    return agreement_by_period(ann, period=period, metrics=metrics, levels=levels)
+
+
+def resolve_as_of(as_of: Period | dt.date | str | None, cube: Cube) -> Period | dt.date | None:
+    """``as_of`` as a period or day: text (``2025-W03``, ``previous-week`` …) is resolved
+    against the cube's last day; refused for an undated cube."""
+    if isinstance(as_of, str):
+        last = cube.last_day
+        as_of = parse_period(as_of, None if last is None else day_from_number(last))
+    if not cube.dated and as_of is not None:
+        raise UsageError("--as-of needs dates: no annotation has a submitted_at")
+    return as_of
+
+
+def check_monitor_request(
+    period: str, kpis: Sequence[str] | None, config: Config, as_of: Period | dt.date | str | None
+) -> list[str]:
+    """Reject a bad period, KPI or as-of before any data is read; the KPIs wanted."""
+    if period not in PERIODS:
+        raise UsageError(f"period must be 'week' or 'day', not {period!r}")
+    wanted = choose_kpis(kpis, config, dict.fromkeys(AGREEMENT_KPIS))
+    if isinstance(as_of, str) and as_of.strip().lower() not in RELATIVE:
+        parse_period(as_of)
+    return wanted
+
+
+def monitor_cube(
+    cube: Cube,
+    config: Config,
+    agreement_of: AgreementSource,
+    *,
+    period: str = "week",
+    kpis: Sequence[str] | None = None,
+    as_of: Period | dt.date | str | None = None,
+) -> MonitorResult:
+    """:func:`monitor` on a workspace's cube, with the agreement series (when a chosen KPI
+    needs them) from ``agreement_of(metrics, as_of, dated, tasks)``."""
+    wanted = check_monitor_request(period, kpis, config, as_of)
+    resolved = resolve_as_of(as_of, cube)
+    chosen = [k for k in wanted if KPIS[k].kind == "agreement"]
+    agreement: dict[str, list[AgreementPoint]] | None = None
+    if chosen and len(cube):
+        agreement = agreement_of(chosen, resolved, cube.dated, cube.tasks)
+    return monitor(cube, config, period=period, kpis=kpis, agreement=agreement, as_of=resolved)
 
 
 def monitor_workspace(
@@ -558,23 +608,16 @@ def monitor_workspace(
     (and its label order for ordered levels) and uses only annotations before
     the end of ``as_of``. A workspace without any ``submitted_at`` gets the
     whole-period status of every KPI (no control charts; a note says so).
+    (:class:`opsloop.session.Session` does the same, sharing the cube with
+    the other analyses of a run.)
     """
-    if period not in PERIODS:
-        raise UsageError(f"period must be 'week' or 'day', not {period!r}")
-    config = ws.config
-    wanted = choose_kpis(kpis, config, dict.fromkeys(AGREEMENT_KPIS))
-    if isinstance(as_of, str) and as_of.strip().lower() not in RELATIVE:
-        as_of = parse_period(as_of)  # a bad period fails before the cube is built
+    check_monitor_request(period, kpis, ws.config, as_of)
     cube = workspace_cube(ws, dated=None)
-    if isinstance(as_of, str):
-        last = cube.last_day
-        as_of = parse_period(as_of, None if last is None else day_from_number(last))
-    if not cube.dated and as_of is not None:
-        raise UsageError("--as-of needs dates: no annotation has a submitted_at")
-    chosen = [k for k in wanted if KPIS[k].kind == "agreement"]
-    agreement: dict[str, list[AgreementPoint]] | None = None
-    if chosen and len(cube):
-        agreement = workspace_agreement(
-            ws, period=period, metrics=chosen, as_of=as_of, dated=cube.dated, tasks=cube.tasks
-        )
-    return monitor(cube, config, period=period, kpis=kpis, agreement=agreement, as_of=as_of)
+
+    def agreement_of(
+        metrics: Sequence[str], at: Period | dt.date | None, dated: bool, tasks: tuple[str, ...]
+    ) -> dict[str, list[AgreementPoint]]:
+        return workspace_agreement(ws, period=period, metrics=metrics, as_of=at, dated=dated,
+                                   tasks=tasks)  # fmt: skip
+
+    return monitor_cube(cube, ws.config, agreement_of, period=period, kpis=kpis, as_of=as_of)

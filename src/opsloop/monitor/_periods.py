@@ -7,7 +7,8 @@ A period is a half-open range of days ``[start, end)``. It is written as
 * a range of any two of those, ``2025-W01..2025-W02`` (both ends included);
 * ``latest-week`` / ``previous-week``: the last week with data and the one before.
 
-Days are counted as integers since 1970-01-01, the way the KPI cube stores them.
+Days are counted as integers since 1970-01-01, the way the KPI cube stores them; the
+calendar arithmetic (day numbers, ISO weeks) is :mod:`opsloop.stats._periods`.
 
 >>> p = parse_period("2025-W01..2025-W02")
 >>> p.label, p.start.isoformat(), p.end.isoformat()
@@ -23,10 +24,30 @@ import re
 from dataclasses import dataclass
 
 from opsloop.errors import UsageError
+from opsloop.stats import (
+    EPOCH,
+    WEEK_DAYS,
+    day_from_number,
+    day_number,
+    is_iso_week,
+    parse_iso_week,
+    week_label,
+    week_start,
+)
 
-EPOCH = dt.date(1970, 1, 1)
+__all__ = [
+    "EPOCH",
+    "RELATIVE",
+    "Period",
+    "day_from_number",
+    "day_number",
+    "parse_period",
+    "week_label",
+    "week_period",
+    "week_start",
+]
+
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$", re.IGNORECASE)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 RELATIVE = ("latest-week", "previous-week")
 
@@ -56,22 +77,13 @@ class Period:
         }
 
 
-def day_number(day: dt.date) -> int:
-    return (day - EPOCH).days
+def week_period(monday: dt.date) -> Period:
+    """The ISO week starting on ``monday``, labelled ``2025-W03``.
 
-
-def day_from_number(n: int) -> dt.date:
-    return EPOCH + dt.timedelta(days=int(n))
-
-
-def week_start(day: dt.date) -> dt.date:
-    """The Monday of ``day``'s ISO week."""
-    return day - dt.timedelta(days=day.weekday())
-
-
-def week_label(monday: dt.date) -> str:
-    year, week, _ = monday.isocalendar()
-    return f"{year}-W{week:02d}"
+    >>> week_period(dt.date(2025, 1, 13)).to_dict()
+    {'label': '2025-W03', 'start': '2025-01-13', 'end': '2025-01-19'}
+    """
+    return Period(week_label(monday), monday, monday + dt.timedelta(days=WEEK_DAYS))
 
 
 def _one(text: str) -> tuple[dt.date, dt.date]:
@@ -82,13 +94,9 @@ def _one(text: str) -> tuple[dt.date, dt.date]:
         except ValueError:
             raise UsageError(f"period {text!r}: not a valid date") from None
         return day, day + dt.timedelta(days=1)
-    m = _WEEK.match(token)
-    if m:
-        try:
-            monday = dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
-        except ValueError:
-            raise UsageError(f"period {text!r}: no such ISO week") from None
-        return monday, monday + dt.timedelta(days=7)
+    if is_iso_week(token):
+        monday = parse_iso_week(token)
+        return monday, monday + dt.timedelta(days=WEEK_DAYS)
     m = _MONTH.match(token)
     if m:
         year, month = int(m.group(1)), int(m.group(2))
@@ -111,8 +119,8 @@ def parse_period(text: str, last_day: dt.date | None = None) -> Period:
             raise UsageError(f"period {text!r}: there is no dated data to resolve it against")
         monday = week_start(last_day)
         if token.lower() == "previous-week":
-            monday -= dt.timedelta(days=7)
-        return Period(week_label(monday), monday, monday + dt.timedelta(days=7))
+            monday -= dt.timedelta(days=WEEK_DAYS)
+        return week_period(monday)
     if ".." in token:
         left, _, right = token.partition("..")
         start, _ = _one(left)

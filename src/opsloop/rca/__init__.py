@@ -1,5 +1,8 @@
 """Root-cause analysis of KPI changes: mix versus rate, slice discovery, findings.
 
+Findings (:class:`opsloop.findings.Finding`) carry typed evidence, one class per kind
+(:mod:`opsloop.rca._evidence`), scored in KPI points explained.
+
 >>> import numpy as np
 >>> from opsloop.rca import kitagawa
 >>> k = kitagawa(np.array([0.8, 0.2]), np.array([0.98, 0.80]),
@@ -14,7 +17,15 @@ from opsloop.rca._enrich import (
     PairShift,
     VersionChange,
 )
-from opsloop.rca._findings import Finding, FindingKind
+from opsloop.rca._evidence import (
+    ConfusionEvidence,
+    GuidelineGapEvidence,
+    MixShiftEvidence,
+    RateChangeEvidence,
+    RaterCohortEvidence,
+    RaterDriftEvidence,
+    SliceFindingEvidence,
+)
 from opsloop.rca._frame import RatioSpec, ratio_spec
 from opsloop.rca._inputs import (
     ConfusionTable,
@@ -32,46 +43,41 @@ from opsloop.rca._kitagawa import (
     decompose,
     kitagawa,
 )
-from opsloop.rca._model_checks import (
-    data_loop_findings,
-    eval_regression_findings,
-    model_regression_findings,
-)
-from opsloop.rca._preference_checks import preference_bias_findings
 from opsloop.rca._raters import NewRaters, RaterChange, RaterDrift
 from opsloop.rca._rca import KpiValue, RcaResult, check_request, rca
 from opsloop.rca._slices import SliceChange, discover_slices
 
 __all__ = [
     "Breakdown",
+    "ConfusionEvidence",
     "ConfusionTable",
     "DimensionDecomposition",
-    "Finding",
-    "FindingKind",
+    "GuidelineGapEvidence",
     "Kitagawa",
     "KpiValue",
     "LevelChange",
     "MixShift",
+    "MixShiftEvidence",
     "NewRaters",
     "PairShift",
+    "RateChangeEvidence",
     "RaterChange",
+    "RaterCohortEvidence",
     "RaterDrift",
+    "RaterDriftEvidence",
     "RaterTable",
     "RatioSpec",
     "RcaInputs",
     "RcaResult",
     "SliceChange",
+    "SliceFindingEvidence",
     "VersionChange",
     "build_rca_inputs",
     "check_request",
     "confusion_expr",
-    "data_loop_findings",
     "decompose",
     "discover_slices",
-    "eval_regression_findings",
     "kitagawa",
-    "model_regression_findings",
-    "preference_bias_findings",
     "rater_expr",
     "ratio_spec",
     "rca",

@@ -31,21 +31,30 @@ points it explains in the harmful direction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
+from opsloop.findings import Finding
 from opsloop.monitor import TENURE_BANDS, Period
 from opsloop.rca._enrich import Breakdown, MixShift, PairShift, VersionChange
-from opsloop.rca._findings import Finding, FindingKind
+from opsloop.rca._evidence import (
+    MAX_IDS,
+    ConfusionEvidence,
+    GuidelineGapEvidence,
+    MixShiftEvidence,
+    RateChangeEvidence,
+    RaterCohortEvidence,
+    RaterDriftEvidence,
+    SliceFindingEvidence,
+)
 from opsloop.rca._frame import RatioSpec
-from opsloop.rca._raters import NewRaters, RaterDrift
+from opsloop.rca._raters import NewRaters, RaterChange, RaterDrift
 from opsloop.rca._slices import SliceChange
 
 NEW_BAND = TENURE_BANDS[0][1]
 CONFUSION_SHARE = 0.5  # a grown pair explains at least this share of a slice's drop
 CONCENTRATION = 2.0  # ... and at least twice the pair's share of the errors before
 COHORT_SHARE = 0.5  # the new-rater band carries at least this share of a slice's drop
-MAX_IDS = 12
+MAX_DRIFTERS = 50  # drifting raters kept as evidence
 
 
 def format_value(x: float, spec_unit: str) -> str:
@@ -69,8 +78,8 @@ def describe_where(where: Mapping[str, str]) -> str:
 
 
 @dataclass(frozen=True)
-class SliceEvidence:
-    """What the enrichments found about one slice."""
+class SliceEnrichment:
+    """What the enrichments found about one slice (the input of :func:`slice_finding`)."""
 
     slice: SliceChange
     cohort: Breakdown | None = None
@@ -84,7 +93,7 @@ def _harm(spec: RatioSpec, s: SliceChange) -> float:
     return -spec.sign * s.change
 
 
-def _top_pair(spec: RatioSpec, ev: SliceEvidence) -> PairShift | None:
+def _top_pair(spec: RatioSpec, ev: SliceEnrichment) -> PairShift | None:
     """The grown pair that explains the slice's drop: at least half of the error growth, and
     at least twice its share of the errors before (not a uniform rise of every error)."""
     if not ev.pairs or not spec.is_share:
@@ -99,90 +108,85 @@ def _top_pair(spec: RatioSpec, ev: SliceEvidence) -> PairShift | None:
     return pair if pair.change / growth >= CONCENTRATION * before_share else None
 
 
-def is_cohort(ev: SliceEvidence) -> bool:
+def is_cohort(ev: SliceEnrichment) -> bool:
     """Whether the slice is, or its drop is carried by, raters in their first 30 days."""
     return ev.slice.where.get("tenure") == NEW_BAND or (
         ev.cohort is not None and ev.cohort.top == NEW_BAND and ev.cohort.top_share >= COHORT_SHARE
     )
 
 
-def _kind(spec: RatioSpec, ev: SliceEvidence) -> tuple[FindingKind, dict[str, str]]:
-    where = dict(ev.slice.where)
+def _evidence(spec: RatioSpec, ev: SliceEnrichment) -> SliceFindingEvidence:
+    """The typed evidence of a slice; its class is the finding's kind."""
+    s, pairs, cohort, nr, located = ev.slice, ev.pairs, ev.cohort, ev.new_raters, dict(ev.located)
     if is_cohort(ev):
-        return "rater_cohort", {**where, **ev.located, "tenure": NEW_BAND}
+        return RaterCohortEvidence(slice=s, confusions=pairs, version=ev.version, tenure=cohort,
+                                   new_raters=nr, located=located, band=NEW_BAND)  # fmt: skip
     pair = _top_pair(spec, ev)
     version = ev.version if ev.version is not None and -spec.sign * ev.version.gap > 0 else None
     if version is not None and pair is not None:
-        return "guideline_gap", {**where, version.dim: version.new}
+        return GuidelineGapEvidence(slice=s, confusions=pairs, version=version, tenure=cohort,
+                                    new_raters=nr, located=located, pair=pair)  # fmt: skip
     if pair is not None:
-        return "confusion_pair", where
-    return "rate_change", where
+        return ConfusionEvidence(slice=s, confusions=pairs, version=ev.version, tenure=cohort,
+                                 new_raters=nr, located=located, pair=pair)  # fmt: skip
+    return RateChangeEvidence(slice=s, confusions=pairs, version=ev.version, tenure=cohort,
+                              new_raters=nr, located=located)  # fmt: skip
+
+
+def _where(evidence: SliceFindingEvidence) -> dict[str, str]:
+    where = dict(evidence.slice.where)
+    if isinstance(evidence, RaterCohortEvidence):
+        return {**where, **evidence.located, "tenure": evidence.band}
+    if isinstance(evidence, GuidelineGapEvidence):
+        return {**where, evidence.version.dim: evidence.version.new}
+    return where
 
 
 def _fid(kind: str, where: Mapping[str, str]) -> str:
     return f"{kind}:" + ("|".join(f"{k}={v}" for k, v in where.items()) or "all")
 
 
-def slice_finding(spec: RatioSpec, ev: SliceEvidence, after: Period) -> Finding:
-    """The finding of one discovered slice, its kind and action chosen by its evidence."""
+def _words(spec: RatioSpec, ev: SliceFindingEvidence, where: Mapping[str, str],
+           after: Period) -> tuple[str, str]:  # fmt: skip
+    """The title and action of a slice finding, by its kind."""
     s = ev.slice
-    kind, where = _kind(spec, ev)
-    base = {k: v for k, v in where.items() if k != "tenure"} if kind == "rater_cohort" else where
-    text = describe_where({k: v for k, v in s.where.items()})
+    text = describe_where(s.where)
     values = f"{format_value(s.value_before, spec.unit)} → {format_value(s.value_after, spec.unit)}"
-    pair = _top_pair(spec, ev)
-    evidence: dict[str, Any] = {"slice": s.to_dict()}
-    if ev.pairs:
-        evidence["confusions"] = [p.to_dict() for p in ev.pairs[:3]]
-    if ev.version is not None:
-        evidence["version"] = ev.version.to_dict()
-    if ev.cohort is not None:
-        evidence["tenure"] = ev.cohort.to_dict()
-    if ev.new_raters is not None:
-        evidence["new_raters"] = {
-            **ev.new_raters.to_dict(),
-            "rater_ids": list(ev.new_raters.rater_ids[:MAX_IDS]),
-        }
-    if ev.located:
-        evidence["located"] = dict(ev.located)
-    if kind == "guideline_gap" and ev.version is not None:
-        v = ev.version
+    if isinstance(ev, GuidelineGapEvidence):
+        pair, v = ev.pair, ev.version
         labels = f": {pair.labels[0]} vs {pair.labels[1]}" if pair else ""
         title = f"Guideline {v.new} in {text}: {spec.kpi} {values}" + (
-            f", {pair.labels[0]} ↔ {pair.labels[1]} confused" if pair else ""
-        )
-        action = f"clarify guideline {v.new} for {text}{labels}"
-    elif kind == "confusion_pair" and pair is not None:
-        title = f"{pair.labels[0]} ↔ {pair.labels[1]} confused in {text}: {spec.kpi} {values}"
-        action = (
-            f"clarify {pair.labels[0]} vs {pair.labels[1]} for {text}: add examples to the "
-            "guideline and recalibrate the raters"
-        )
-    elif kind == "rater_cohort":
+            f", {pair.labels[0]} ↔ {pair.labels[1]} confused" if pair else "")  # fmt: skip
+        return title, f"clarify guideline {v.new} for {text}{labels}"
+    if isinstance(ev, ConfusionEvidence):
+        a, b = ev.pair.labels
+        return (f"{a} ↔ {b} confused in {text}: {spec.kpi} {values}",
+                f"clarify {a} vs {b} for {text}: add examples to the guideline and recalibrate "
+                "the raters")  # fmt: skip
+    if isinstance(ev, RaterCohortEvidence):
+        base = {k: v for k, v in where.items() if k != "tenure"}
         who = describe_where(base) if base else "all vendors"
         nr = ev.new_raters
-        title = f"New raters ({NEW_BAND}) at {who}: {spec.kpi} {values}" + (
+        title = f"New raters ({ev.band}) at {who}: {spec.kpi} {values}" + (
             f"; new raters {format_value(nr.value_new, spec.unit)} vs tenured "
-            f"{format_value(nr.value_tenured, spec.unit)}"
-            if nr
-            else ""
-        )
+            f"{format_value(nr.value_tenured, spec.unit)}" if nr else "")  # fmt: skip
         hired = f" ({nr.count} raters hired {nr.first_hired}..{nr.last_hired})" if nr else ""
-        target = (
-            f" until they reach the tenured raters' {format_value(nr.value_tenured, spec.unit)}"
-            if nr and nr.value_tenured == nr.value_tenured
-            else ""
-        )
-        action = (
-            f"coach and calibrate the new-rater cohort at {who}{hired}: pair them with "
-            f"tenured reviewers and raise their QA sampling{target}"
-        )
-    else:
-        title = f"{spec.kpi} {'fell' if spec.sign > 0 else 'rose'} in {text}: {values}"
-        action = f"re-audit the {text} annotations from {after.label} and review the errors with the team leads"
-    return Finding(
-        _fid(kind, where), kind, spec.kpi, title, where, s.score, action, evidence, s.q_value
-    )
+        target = (f" until they reach the tenured raters' {format_value(nr.value_tenured, spec.unit)}"
+                  if nr and nr.value_tenured == nr.value_tenured else "")  # fmt: skip
+        return title, (f"coach and calibrate the new-rater cohort at {who}{hired}: pair them with "
+                       f"tenured reviewers and raise their QA sampling{target}")  # fmt: skip
+    title = f"{spec.kpi} {'fell' if spec.sign > 0 else 'rose'} in {text}: {values}"
+    return title, (f"re-audit the {text} annotations from {after.label} and review the errors "
+                   "with the team leads")  # fmt: skip
+
+
+def slice_finding(spec: RatioSpec, ev: SliceEnrichment, after: Period) -> Finding:
+    """The finding of one discovered slice, its kind and action chosen by its evidence."""
+    evidence = _evidence(spec, ev)
+    where = _where(evidence)
+    title, action = _words(spec, evidence, where, after)
+    return Finding(_fid(evidence.kind, where), spec.kpi, title, where, ev.slice.score,
+                   "kpi_points", action, evidence, ev.slice.q_value, spec.unit)  # fmt: skip
 
 
 def _level_text(m: MixShift) -> str:
@@ -205,12 +209,9 @@ def mix_finding(spec: RatioSpec, m: MixShift, rater: bool) -> Finding:
         )
     else:
         action = f"no quality action: mix shift in {m.dim} ({moved}); set per-{m.dim} targets"
-    evidence = m.to_dict()
     where = {m.dim: m.levels[0].value} if m.levels else {}
-    return Finding(
-        f"mix_shift:{m.dim}", "mix_shift", spec.kpi, title, where, m.score, action, evidence,
-        m.q_value,
-    )  # fmt: skip
+    return Finding(f"mix_shift:{m.dim}", spec.kpi, title, where, m.score, "kpi_points", action,
+                   MixShiftEvidence(m, rater), m.q_value, spec.unit)  # fmt: skip
 
 
 def drift_finding(spec: RatioSpec, drift: RaterDrift, ids: Sequence[str]) -> Finding:
@@ -226,33 +227,25 @@ def drift_finding(spec: RatioSpec, drift: RaterDrift, ids: Sequence[str]) -> Fin
         if all(r.attributes.get(a) == v for r in flagged)
     }
     title = f"{len(flagged)} rater(s) drifted below their peers on {spec.kpi}"
-    evidence = {"tested": drift.tested, "raters": [r.to_dict() for r in flagged[:50]]}
+    evidence = RaterDriftEvidence(drift.tested, tuple(flagged[:MAX_DRIFTERS]))
     score = float(sum(r.points for r in flagged))
     q = min(r.q_value for r in flagged)
-    return Finding(
-        "rater_drift" + (":" + "|".join(f"{k}={v}" for k, v in common.items()) if common else ""),
-        "rater_drift",
-        spec.kpi,
-        title,
-        common,
-        score,
-        f"calibrate these raters: {listed}{more}",
-        evidence,
-        q,
-    )
+    fid = "rater_drift" + (":" + "|".join(f"{k}={v}" for k, v in common.items()) if common else "")
+    return Finding(fid, spec.kpi, title, common, score, "kpi_points",
+                   f"calibrate these raters: {listed}{more}", evidence, q, spec.unit)  # fmt: skip
 
 
 def merge_mix(finding: Finding, m: MixShift) -> Finding:
     """``finding`` with the mix shift ``m`` folded into its evidence (one root cause)."""
-    evidence = {**finding.evidence, "mix_shift": m.to_dict()}
-    return Finding(
-        finding.id,
-        finding.kind,
-        finding.kpi,
-        finding.title,
-        finding.where,
-        max(finding.score, m.score),
-        finding.action,
-        evidence,
-        finding.p_value,
-    )
+    ev = finding.evidence
+    if not isinstance(ev, SliceFindingEvidence):
+        return finding
+    return finding.with_evidence(replace(ev, mix_shift=m), score=max(finding.score, m.score))
+
+
+def merge_drifter(finding: Finding, rater: RaterChange) -> Finding:
+    """``finding`` with a drifting rater of its slice added to its evidence."""
+    ev = finding.evidence
+    if not isinstance(ev, SliceFindingEvidence):
+        return finding
+    return finding.with_evidence(replace(ev, drifting_raters=(*ev.drifting_raters, rater)))

@@ -36,7 +36,7 @@ from opsloop.config import TaskTaxonomy
 from opsloop.rca._frame import BoolArray, Frame, RatioSpec, changes, overall
 from opsloop.rca._inputs import ConfusionTable
 from opsloop.rca._kitagawa import DimensionDecomposition, LevelChange, level_changes
-from opsloop.rca._stats import bh_adjust, pooled_z, two_sided_p
+from opsloop.stats import bh_adjust, pooled_z, two_sided_p
 
 FloatArray = npt.NDArray[np.float64]
 DayRange = tuple[int, int]

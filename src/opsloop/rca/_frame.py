@@ -28,8 +28,9 @@ import numpy as np
 import numpy.typing as npt
 
 from opsloop.errors import UsageError
+from opsloop.findings import Scale
 from opsloop.monitor import Cube, estimate, kpi_def
-from opsloop.rca._stats import pooled_z, two_sided_p, wald_z
+from opsloop.stats import pooled_z, two_sided_p, wald_z
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -57,7 +58,7 @@ class RatioSpec:
     sign: int
     is_share: bool
     label: str
-    unit: str
+    unit: Scale
 
 
 def ratio_spec(kpi: str) -> RatioSpec:

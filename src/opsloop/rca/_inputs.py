@@ -28,7 +28,7 @@ not cover whole weeks is matched by the weeks whose Thursday falls inside it
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -42,21 +42,26 @@ from opsloop.config import Config, TaskTaxonomy
 from opsloop.engine import Workspace
 from opsloop.errors import UsageError
 from opsloop.metrics import MISSING, gold_base
-from opsloop.monitor import (
-    Cube,
-    join_truth_and_verdict,
-    tenure_expr,
-    with_submission_weights,
-    workspace_cube,
-)
-from opsloop.monitor._sums import (
+from opsloop.metrics._sums import (
     indicators,
     sums_annotations,
     sums_audits,
     sums_gold,
     task_taxonomies,
 )
-from opsloop.views import annotation_view
+from opsloop.monitor import (
+    Cube,
+    audited_annotations,
+    join_truth_and_verdict,
+    judged_annotations,
+    judged_view,
+    merge_groups,
+    tenure_expr,
+    with_submission_weights,
+    workspace_cube,
+)
+from opsloop.stats import week_monday
+from opsloop.views import rater_columns, rater_view, with_attributes
 
 Grain = Literal["day", "week"]
 IntArray = npt.NDArray[np.int64]
@@ -120,9 +125,16 @@ class RaterTable:
             task=np.zeros(int(keep.sum()), dtype=np.int64),
         )
 
-    def per_rater(self, days: tuple[int, int], measures: Sequence[str]) -> dict[str, FloatArray]:
-        """Each measure summed per rater over ``days`` (arrays aligned with ``rater_ids``)."""
-        sel = rows_in(self.day, self.grain, days)
+    def per_rater(
+        self, days: tuple[int, int] | None, measures: Sequence[str]
+    ) -> dict[str, FloatArray]:
+        """Each measure summed per rater over ``days`` (``None``: every row), as arrays
+        aligned with ``rater_ids``."""
+        sel = (
+            np.ones(len(self.day), dtype=bool)
+            if days is None
+            else rows_in(self.day, self.grain, days)
+        )
         n = len(self.rater_ids)
         return {
             m: np.bincount(self.rater[sel], weights=self.sums[m][sel], minlength=n).astype(
@@ -130,6 +142,55 @@ class RaterTable:
             )
             for m in measures
         }
+
+    def per_rater_task(
+        self, days: tuple[int, int] | None, measures: Sequence[str]
+    ) -> tuple[IntArray, IntArray, dict[str, FloatArray]]:
+        """Each measure summed per (rater, task) over ``days``: rater codes, task codes
+        (all 0 without a task split) and the sums of the pairs that have rows."""
+        sel = (
+            np.ones(len(self.day), dtype=bool)
+            if days is None
+            else rows_in(self.day, self.grain, days)
+        )
+        size = max(len(self.tasks), 1)
+        task = np.zeros(len(self.day), np.int64) if self.task is None else self.task
+        key = self.rater[sel] * size + task[sel]
+        uniq, inverse = np.unique(key, return_inverse=True)
+        sums = {
+            m: np.bincount(inverse, weights=self.sums[m][sel], minlength=len(uniq)).astype(
+                np.float64
+            )
+            for m in measures
+        }
+        return uniq // size, uniq % size, sums
+
+    def keep_attributes(self, names: Sequence[str]) -> RaterTable:
+        """The table with only the attributes ``names`` (the sums do not change: an
+        attribute has one value per rater)."""
+        return replace(self, attributes={a: self.attributes[a] for a in names})
+
+    def weekly(self) -> RaterTable:
+        """The day-grain table summed per ISO week (days become the weeks' Mondays)."""
+        if self.grain == "week":
+            return self
+        size = max(len(self.tasks), 1)
+        task = np.zeros(len(self.day), np.int64) if self.task is None else self.task
+        monday = week_monday(self.day)
+        origin = int(monday.min()) if len(monday) else 0
+        span = (int(monday.max()) - origin) // 7 + 1 if len(monday) else 1
+        key = (self.rater * size + task) * span + (monday - origin) // 7
+        uniq, inverse = np.unique(key, return_inverse=True)
+        sums = {
+            m: np.bincount(inverse, weights=v, minlength=len(uniq)).astype(np.float64)
+            for m, v in self.sums.items()
+        }
+        week = (uniq % span) * 7 + origin
+        pair = uniq // span
+        return replace(
+            self, grain="week", rater=pair // size, day=week.astype(np.int64), sums=sums,
+            task=None if self.task is None else pair % size,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -236,7 +297,45 @@ def cube_over_tasks(cube: Cube) -> Cube:
 
 def _day(t: ibis.Table, grain: Grain) -> ibis.IntegerValue:
     day = (t.submitted_at.epoch_seconds() // 86400).cast("int64")
-    return day if grain == "day" else day - ((day + 3) % 7)  # 1970-01-01 was a Thursday
+    return day if grain == "day" else week_monday(day)
+
+
+SumsOf = Callable[[ibis.Table], dict[str, ibis.Scalar]]
+
+
+def _rater_grouped(
+    t: ibis.Table,
+    config: Config,
+    sums_of: SumsOf,
+    *,
+    attributes: Sequence[str],
+    grain: Grain,
+    tasks: Sequence[str],
+    dated: bool,
+) -> ibis.Table:
+    """``sums_of`` the rows of ``t`` per period and rater (and task, attributes, hire day)."""
+    multitask = len(tasks) > 1
+    if dated:
+        t = t.filter(t.submitted_at.notnull())
+    day = _day(t, grain) if dated else ibis.literal(0, "int64")
+    ind: dict[str, ibis.Value] = {"__day": day}
+    ind |= {c: t[c].cast("string").fill_null(MISSING) for c in attributes}
+    if "hired_at" in t.columns:
+        ind["__hired"] = (t.hired_at.epoch_seconds() // 86400).cast("int64")
+    if multitask:
+        ind[TASK] = t[TASK].cast("string")
+    t = indicators(t.mutate(**ind), task_taxonomies(config, tuple(tasks)))
+    keys = ["__day", "rater_id", *([TASK] if multitask else []), *attributes,
+            *(["__hired"] if "__hired" in t.columns else [])]  # fmt: skip
+    return t.group_by(keys).aggregate(**sums_of(t))
+
+
+def _audit_sums(t: ibis.Table) -> dict[str, ibis.Scalar]:
+    """The audit sums, with zero Hájek variance sums when audits have no inclusion_prob."""
+    sums = sums_audits(t)
+    if "aud_a" not in sums:
+        sums |= {"aud_a": t["__aud"].sum() * 0.0, "aud_ay": t["__aud"].sum() * 0.0}
+    return sums
 
 
 def rater_expr(
@@ -248,40 +347,38 @@ def rater_expr(
     attributes: Sequence[str] = (),
     grain: Grain = "week",
     tasks: Sequence[str] = (),
+    dated: bool = True,
 ) -> ibis.Table:
     """Sums per period and rater (with its ``attributes`` and ``__hired`` day) as one query.
 
-    The sums are the KPI cube's (:func:`opsloop.monitor.group_sums`); with
-    several ``tasks`` they are also split by ``task`` (quality per task, work
-    counted once per item handled).
+    The sums are the KPI cube's (:mod:`opsloop.metrics._sums`); with several
+    ``tasks`` they are also split by ``task`` (quality per task, work counted
+    once per item handled). ``dated=False`` sums every annotation, dated or
+    not, into day 0 (the whole period).
     """
     multitask = len(tasks) > 1
-    weighted = with_submission_weights(view, multitask)
-    t = join_truth_and_verdict(weighted.filter(weighted.submitted_at.notnull()), gold, audits)
-    ind: dict[str, ibis.Value] = {"__day": _day(t, grain)}
-    ind |= {c: t[c].cast("string").fill_null(MISSING) for c in attributes}
-    if "hired_at" in t.columns:
-        ind["__hired"] = (t.hired_at.epoch_seconds() // 86400).cast("int64")
-    if multitask:
-        ind[TASK] = t[TASK].cast("string")
-    t = indicators(t.mutate(**ind), task_taxonomies(config, tuple(tasks)))
-    sums = sums_annotations(t, config, multitask)
-    if gold is not None:
-        sums |= sums_gold(t)
-    if audits is not None:
-        sums |= sums_audits(t)
-        if "aud_a" not in sums:
-            sums |= {"aud_a": t["__aud"].sum() * 0.0, "aud_ay": t["__aud"].sum() * 0.0}
-    keys = ["__day", "rater_id", *([TASK] if multitask else []), *attributes,
-            *(["__hired"] if "__hired" in t.columns else [])]  # fmt: skip
-    return t.group_by(keys).aggregate(**sums)
+    t = join_truth_and_verdict(with_submission_weights(view, multitask), gold, audits)
+
+    def sums_of(b: ibis.Table) -> dict[str, ibis.Scalar]:
+        sums = sums_annotations(b, config, multitask)
+        sums |= sums_gold(b) if gold is not None else {}
+        return sums | (_audit_sums(b) if audits is not None else {})
+
+    return _rater_grouped(t, config, sums_of, attributes=attributes, grain=grain, tasks=tasks,
+                          dated=dated)  # fmt: skip
 
 
 def confusion_expr(
-    view: ibis.Table, gold: ibis.Table, dims: Sequence[str], grain: Grain = "week"
+    view: ibis.Table, gold: ibis.Table | None, dims: Sequence[str], grain: Grain = "week"
 ) -> ibis.Table:
-    """Gold-judged annotations per period, dimensions, ``truth`` and ``label`` (column ``n``)."""
-    t = gold_base(view.filter(view.submitted_at.notnull()), gold)
+    """Gold-judged annotations per period, dimensions, ``truth`` and ``label`` (column ``n``).
+
+    ``gold=None`` takes ``view`` as already joined with gold (a ``truth`` column): the
+    annotations of gold items, joined with their attributes after the gold join
+    (:func:`judged_view`), which spares the item join the rows without gold.
+    """
+    dated = view.filter(view.submitted_at.notnull())
+    t = dated if gold is None else gold_base(dated, gold)
     cols: dict[str, ibis.Value] = {"__day": _day(t, grain)}
     for d in dims:
         col = tenure_expr(t) if d == "tenure" and "tenure" not in t.columns else t[d]
@@ -388,76 +485,134 @@ def build_rca_inputs(
     rater_dims: Sequence[str] = (),
     grain: Grain = "week",
     rater_view: ibis.Table | None = None,
+    judged: ibis.Table | None = None,
+    raters: RaterTable | None = None,
 ) -> RcaInputs:
     """Build the rater and confusion tables from the annotation view (any Ibis backend).
 
     ``rater_dims`` names the view's rater attributes (and ``tenure``);
     ``rater_view`` (default ``view``) is what the rater table is read from: any
-    table with the annotations' and those rater columns.
+    table with the annotations' and those rater columns. ``judged`` (the
+    annotations of gold items with ``truth``, see :func:`judged_view`) is what
+    the confusion table is read from when given; ``raters`` is a rater table
+    already built (day or week grain, with at least those attributes).
     """
     if grain not in ("day", "week"):
         raise UsageError(f"grain must be 'day' or 'week', not {grain!r}")
     dims = tuple(d for d in rater_dims if d in cube.dims)
     source = view if rater_view is None else rater_view
-    raters = None
-    if "rater_id" in source.columns and "submitted_at" in source.columns:
-        attrs = [d for d in dims if d in source.columns]
+    attrs = [d for d in dims if d in source.columns]
+    if raters is not None:
+        raters = raters.keep_attributes([a for a in attrs if a in raters.attributes])
+        raters = raters.weekly() if grain == "week" else raters
+    elif "rater_id" in source.columns and "submitted_at" in source.columns:
         expr = rater_expr(source, config, gold=gold, audits=audits, attributes=attrs, grain=grain,
                           tasks=cube.tasks)  # fmt: skip
         raters = rater_table(expr.to_pyarrow(), attrs, grain)
     confusion = None
-    if gold is not None and "submitted_at" in view.columns:
-        usable = [d for d in cube.dims if d in view.columns or d == "tenure"]
-        if "tenure" in usable and "hired_at" not in view.columns and "tenure" not in view.columns:
+    base = judged if judged is not None else view
+    if (gold is not None or judged is not None) and "submitted_at" in base.columns:
+        usable = [d for d in cube.dims if d in base.columns or d == "tenure"]
+        if "tenure" in usable and "hired_at" not in base.columns and "tenure" not in base.columns:
             usable.remove("tenure")
-        table = confusion_expr(view, gold, usable, grain).to_pyarrow()
-        confusion = confusion_table(table, usable, grain, cube.levels)
+        expr = confusion_expr(base, None if judged is not None else gold, usable, grain)
+        confusion = confusion_table(expr.to_pyarrow(), usable, grain, cube.levels)
     versions = tuple(d for d in cube.dims if any(h in d.lower() for h in VERSION_HINTS))
     return RcaInputs(cube, raters, confusion, dims, versions)
 
 
-def rater_columns(ws: Workspace) -> dict[str, str]:
-    """The raters table's columns by the name they take in the annotation view
-    (``rater_`` prefix when an annotation or item column has the name)."""
-    if not ws.has_table("raters"):
-        return {}
-    taken = set(ws.table("annotations").columns)
-    if ws.has_table("items"):
-        for c in ws.table("items").columns:
-            if c != "item_id":
-                taken.add(c if c not in taken else f"item_{c}")
-    return {
-        (c if c not in taken else f"rater_{c}"): c
-        for c in ws.table("raters").columns
-        if c != "rater_id"
-    }
+def workspace_rater_dims(ws: Workspace) -> list[str]:
+    """The annotation view's rater attributes root-cause analysis compares (and tenure)."""
+    return [d for d in rater_columns(ws) if d != "hired_at"] + ["tenure"]
 
 
-def _rater_view(ws: Workspace) -> ibis.Table:
-    """Annotations with the rater columns only (named as in the annotation view): the
-    rater table needs no item attributes, and skipping that join halves its cost."""
-    ann = ws.table("annotations")
+def _rater_lookup(ws: Workspace, attributes: Sequence[str]) -> pa.Table | None:
+    """One row per rater: its ``attributes`` (as named in the annotation view) and hire day
+    (``__hired``); ``None`` without a raters table."""
     names = rater_columns(ws)
     if not names:
-        return ann
-    raters = ws.table("raters")
-    right = raters.select("rater_id", **{v: raters[c] for v, c in names.items()})
-    joined = ann.left_join(right, "rater_id")
-    return joined.select(*[joined[c] for c in ann.columns], *[right[v] for v in names])
+        return None
+    r = ws.table("raters")
+    cols: dict[str, ibis.Value] = {
+        a: r[names[a]].cast("string").fill_null(MISSING) for a in attributes if a in names
+    }
+    if names.get("hired_at") == "hired_at":
+        cols["__hired"] = (r.hired_at.epoch_seconds() // 86400).cast("int64")
+    out: pa.Table = r.select(rater_id=r.rater_id.cast("string"), **cols).to_pyarrow()
+    return out
+
+
+def with_rater_attributes(table: RaterTable, lookup: pa.Table | None) -> RaterTable:
+    """``table`` with each rater's attributes and hire day from ``lookup`` (the columns
+    besides ``rater_id`` and ``__hired`` are attributes; a rater not in it has
+    :data:`MISSING` attributes and an unknown hire day)."""
+    if lookup is None:
+        return table
+    row = {str(r): i for i, r in enumerate(lookup["rater_id"].to_pylist())}
+    where = np.array([row.get(r, -1) for r in table.rater_ids], dtype=np.int64)
+    found = where >= 0
+    attrs = {}
+    for a in (c for c in lookup.column_names if c not in ("rater_id", "__hired")):
+        values = lookup[a].to_pylist()
+        attrs[a] = tuple(values[i] if i >= 0 else MISSING for i in where)
+    hired = table.hired_day
+    if "__hired" in lookup.column_names:
+        days = np.append(_ints(lookup, "__hired", NO_DAY), NO_DAY)
+        hired = np.where(found, days[where], NO_DAY).astype(np.int64)
+    return replace(table, attributes=attrs, hired_day=hired)
+
+
+def workspace_rater_table(
+    ws: Workspace,
+    tasks: Sequence[str],
+    attributes: Sequence[str],
+    *,
+    grain: Grain = "day",
+    dated: bool = True,
+) -> RaterTable:
+    """The rater table of a workspace: sums per ``grain`` and rater (and task), with
+    ``attributes`` (rater columns, as named in the annotation view) and hire days.
+    ``dated=False``: one whole-period row per rater.
+
+    The sums of :func:`rater_expr`, in three queries grouped by period and rater
+    alone: work over the stored annotations, gold sums over the annotations of
+    gold items, audit sums over the audited ones. The attributes, one value per
+    rater, come from the raters table afterwards (grouping ten million rows by
+    them cost more than the rest of the query).
+    """
+    ann, config = ws.table("annotations"), ws.config
+    multitask = len(tasks) > 1
+
+    def grouped(t: ibis.Table, sums_of: SumsOf) -> ibis.Table:
+        return _rater_grouped(t, config, sums_of, attributes=(), grain=grain, tasks=tasks,
+                              dated=dated)  # fmt: skip
+
+    exprs = [grouped(with_submission_weights(ann, multitask),
+                     lambda b: sums_annotations(b, config, multitask))]  # fmt: skip
+    if ws.has_table("gold"):
+        exprs.append(grouped(judged_annotations(ann, ws.table("gold")), sums_gold))
+    if ws.has_table("audits"):
+        exprs.append(grouped(audited_annotations(ann, ws.table("audits")), _audit_sums))
+    keys = ["__day", "rater_id", *([TASK] if multitask else [])]
+    table = merge_groups([e.to_pyarrow() for e in exprs], keys)
+    return with_rater_attributes(rater_table(table, (), grain), _rater_lookup(ws, attributes))
 
 
 def rca_inputs(ws: Workspace, cube: Cube | None = None, *, grain: Grain = "week") -> RcaInputs:
     """The inputs of :func:`opsloop.rca.rca` for a workspace (the cube is built when not given)."""
     if cube is None:
         cube = workspace_cube(ws)
-    rater_dims = [d for d in rater_columns(ws) if d != "hired_at"] + ["tenure"]
+    dims = workspace_rater_dims(ws)
+    raters = workspace_rater_table(ws, cube.tasks, [d for d in dims if d in cube.dims])
     return build_rca_inputs(
-        annotation_view(ws),
+        with_attributes(ws, ws.table("annotations")),
         ws.config,
         cube=cube,
         gold=ws.table("gold") if ws.has_table("gold") else None,
         audits=ws.table("audits") if ws.has_table("audits") else None,
-        rater_dims=rater_dims,
+        rater_dims=dims,
         grain=grain,
-        rater_view=_rater_view(ws),
+        rater_view=rater_view(ws),
+        judged=judged_view(ws),
+        raters=raters,
     )

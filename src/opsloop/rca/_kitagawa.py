@@ -39,7 +39,7 @@ import numpy.typing as npt
 
 from opsloop.monitor import Cube, Period
 from opsloop.rca._frame import Changes, Frame, build_frame, changes, overall
-from opsloop.rca._stats import two_sided_p
+from opsloop.stats import two_sided_p
 
 FloatArray = npt.NDArray[np.float64]
 SUPPORTED_SHARE = 0.9  # values present in both periods must carry this share to call it mix

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,12 +34,11 @@ import numpy.typing as npt
 from opsloop.monitor import estimate
 from opsloop.rca._frame import RatioSpec
 from opsloop.rca._inputs import RaterTable
-from opsloop.rca._stats import bh_adjust, two_sided_p, wald_z
+from opsloop.stats import bh_adjust, day_from_number, two_sided_p, wald_z
 
 FloatArray = npt.NDArray[np.float64]
 DayRange = tuple[int, int]
 NEW_DAYS = 30  # a rater is new for the first 30 days (the first tenure band)
-EPOCH = dt.date(1970, 1, 1)
 
 
 def _rate(spec: RatioSpec, sums: Mapping[str, FloatArray]) -> FloatArray:
@@ -198,8 +196,8 @@ def new_raters(
     vn = _rate(spec, {m: np.array([v[new].sum()]) for m, v in sa.items()})[0]
     vo = _rate(spec, {m: np.array([v[old].sum()]) for m, v in sa.items()})[0]
     order = np.flatnonzero(new)[np.argsort(hired[new], kind="stable")]
-    first = EPOCH + dt.timedelta(days=int(hired[order[0]]))
-    last = EPOCH + dt.timedelta(days=int(hired[order[-1]]))
+    first = day_from_number(int(hired[order[0]]))
+    last = day_from_number(int(hired[order[-1]]))
     return NewRaters(
         int(new.sum()),
         int(old.sum()),

@@ -33,7 +33,6 @@ evidence of the slices that moved with it.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,13 +41,15 @@ import numpy as np
 
 from opsloop.config import Config
 from opsloop.errors import UsageError
+from opsloop.findings import Finding, rank_findings
 from opsloop.metrics._agreement import DEFAULT_TASK, task_taxonomy
 from opsloop.monitor import Cube, Period, estimate, kpi_def
 from opsloop.rca._describe import (
     NEW_BAND,
-    SliceEvidence,
+    SliceEnrichment,
     drift_finding,
     is_cohort,
+    merge_drifter,
     merge_mix,
     mix_finding,
     slice_finding,
@@ -61,12 +62,12 @@ from opsloop.rca._enrich import (
     mix_shifts,
     version_change,
 )
-from opsloop.rca._findings import Finding
 from opsloop.rca._frame import Frame, RatioSpec, build_frame, changes, overall, ratio_spec
 from opsloop.rca._inputs import RcaInputs
 from opsloop.rca._kitagawa import DimensionDecomposition, decompose_dimension
 from opsloop.rca._raters import new_raters, rater_drift
 from opsloop.rca._slices import SliceChange, find_slices
+from opsloop.stats import day_from_number
 
 MIN_ROWS = 30
 WHOLESALE = 0.5  # below this common support a dimension changed wholesale (not sliced on)
@@ -142,7 +143,7 @@ def _check_arguments(max_depth: int, min_support: float, alpha: float, top: int)
 
 
 def _date(day: int) -> str:
-    return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+    return day_from_number(day).isoformat()
 
 
 def task_inputs(
@@ -213,7 +214,7 @@ def _evidence(
     s: SliceChange,
     versions: Sequence[str],
     alpha: float,
-) -> SliceEvidence:
+) -> SliceEnrichment:
     spec = frame.spec
     conf = inputs.confusion
     out = s.excluding
@@ -231,7 +232,7 @@ def _evidence(
         None,
     )
     cohort = breakdown(frame, s.where, "tenure", out) if "tenure" in frame.dims else None
-    ev = SliceEvidence(s, cohort, None, pairs, version)
+    ev = SliceEnrichment(s, cohort, None, pairs, version)
     located: dict[str, str] = {}
     attrs = [d for d in inputs.rater_dims if d != "tenure" and d in frame.dims]
     if is_cohort(ev) and not set(s.where) & set(attrs):
@@ -243,15 +244,15 @@ def _evidence(
     nr = None
     if inputs.raters is not None and about_raters:
         nr = new_raters(inputs.raters, spec, {**s.where, **located}, frame.after)
-    return SliceEvidence(s, cohort, nr, pairs, version, located=located)
+    return SliceEnrichment(s, cohort, nr, pairs, version, located=located)
 
 
-def _dedupe(found: Sequence[Finding]) -> list[Finding]:
-    """One finding per kind and slice (the best scored), best first."""
+def _dedupe(found: Sequence[Finding]) -> tuple[Finding, ...]:
+    """One finding per kind and slice (the best scored), in rank order."""
     best: dict[str, Finding] = {}
-    for f in sorted(found, key=lambda f: -f.score):
+    for f in rank_findings(found):
         best.setdefault(f.id, f)
-    return list(best.values())
+    return tuple(best.values())
 
 
 def _mix_host(frame: Frame, found: Sequence[Finding], m: MixShift) -> int | None:
@@ -315,14 +316,7 @@ def _assemble(
                 if host is None:
                     loose.append(r.rater_id)
                     continue
-                f = found[host]
-                ev = {
-                    **f.evidence,
-                    "drifting_raters": [*f.evidence.get("drifting_raters", []), r.to_dict()],
-                }
-                found[host] = Finding(
-                    f.id, f.kind, f.kpi, f.title, f.where, f.score, f.action, ev, f.p_value
-                )
+                found[host] = merge_drifter(found[host], r)
             if loose:
                 found.append(drift_finding(spec, drift, loose))
     return found

@@ -70,7 +70,7 @@ from opsloop.rca._frame import (
     standardise,
     strata_of,
 )
-from opsloop.rca._stats import bh_adjust, two_sided_p, wald_z
+from opsloop.stats import bh_adjust, two_sided_p, wald_z
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]

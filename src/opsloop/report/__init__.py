@@ -1,11 +1,23 @@
-"""The weekly quality report: computed from the workspace, rendered as HTML and JSON."""
+"""The weekly quality report: one analysis run's results, rendered as HTML and JSON.
 
+The analyses it shows live below it (the week under review, change detection,
+KPIs by slice and scorecards in :mod:`opsloop.monitor`; the run itself in
+:mod:`opsloop.session`); their names are re-exported here for convenience.
+"""
+
+from opsloop.monitor import (
+    Scorecard,
+    SliceRow,
+    WeekReview,
+    change_points,
+    review_week,
+    scorecards,
+    slice_table,
+)
 from opsloop.report._html import render_html
 from opsloop.report._run import ReportFiles, run_demo, write_report
-from opsloop.report._scorecards import Scorecard, SliceRow, scorecards, slice_table
-from opsloop.report._steps import Change, change_points
 from opsloop.report._weekly import WeeklyReport, build_report
-from opsloop.report._weeks import WeekReview, review_week
+from opsloop.session import Change
 
 __all__ = [
     "Change",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from opsloop.findings import SCORE_UNITS, rank_finding_dicts
 from opsloop.report import _charts as charts
 from opsloop.report._format import count, e, fmt, kpi_label, missing, unit
 
@@ -84,6 +85,9 @@ def raters(data: Mapping[str, Any]) -> str:
 
 
 def all_findings(data: Mapping[str, Any], *, data_loop: bool = True) -> list[Mapping[str, Any]]:
+    """Every finding of the report (the weekly changes', then the model and preference
+    checks'), titled with its week and task, in the one rank order of
+    :func:`opsloop.findings.rank_finding_dicts`."""
     out: list[Mapping[str, Any]] = []
     seen: set[str] = set()
     for c in data.get("changes", []):
@@ -96,7 +100,7 @@ def all_findings(data: Mapping[str, Any], *, data_loop: bool = True) -> list[Map
                 out.append({**f, "title": f"{c['after']['label']}{task}: {f.get('title')}"})
     if data_loop:
         out += data.get("data_loop", [])
-    return sorted(out, key=lambda f: -float(f.get("score") or 0.0))
+    return rank_finding_dicts(out)
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -107,22 +111,101 @@ def _short(text: str, limit: int = 60) -> str:
     return text[:limit].rsplit("|", 1)[0] + more
 
 
-def finding(f: Mapping[str, Any]) -> str:
+def _p(x: Any) -> str:
+    """A p- or q-value: ``<0.001`` below a thousandth, else two significant digits."""
+    if missing(x):
+        return "n/a"
+    return "<0.001" if float(x) < 0.001 else f"{float(x):.2g}"
+
+
+def _rate(p: Mapping[str, Any]) -> str:
+    """A proportion's evidence: value, 95% interval and n."""
+    return (f"{fmt(p.get('value'), 'share')} [{fmt(p.get('ci_low'), 'share')}–"
+            f"{fmt(p.get('ci_high'), 'share')}], n {count(p.get('n'))}")  # fmt: skip
+
+
+def _slice_evidence(ev: Mapping[str, Any], scale: str) -> list[str]:
+    s = ev.get("slice") or {}
+    parts = [f"{fmt(s.get('value_before'), scale)} → {fmt(s.get('value_after'), scale)}, "
+             f"n {count(s.get('n_before'))} → {count(s.get('n_after'))}, "
+             f"q {_p(s.get('q_value'))}"]  # fmt: skip
+    pair = ev.get("pair") or next(iter(ev.get("confusions") or []), None)
+    if pair:
+        a, b = pair.get("labels", ["?", "?"])
+        parts.append(f"{a} ↔ {b} {fmt(pair.get('share_before'), 'share')} → "
+                     f"{fmt(pair.get('share_after'), 'share')} of judged rows")  # fmt: skip
+    v = ev.get("version")
+    if v:
+        parts.append(f"{v.get('dim')} {v.get('old')} → {v.get('new')}: here "
+                     f"{fmt(v.get('slice_old'), scale)} → {fmt(v.get('slice_new'), scale)}, "
+                     f"elsewhere {fmt(v.get('rest_old'), scale)} → {fmt(v.get('rest_new'), scale)}")  # fmt: skip
+    nr = ev.get("new_raters")
+    if nr:
+        parts.append(f"{count(nr.get('count'))} new raters {fmt(nr.get('value_new'), scale)} vs "
+                     f"tenured {fmt(nr.get('value_tenured'), scale)}")  # fmt: skip
+    if ev.get("drifting_raters"):
+        parts.append(f"{len(ev['drifting_raters'])} drifting rater(s) in the slice")
+    return parts
+
+
+def evidence_text(f: Mapping[str, Any]) -> str:
+    """The figures behind a finding, read from its kind's evidence fields."""
     ev = f.get("evidence") or {}
-    parts = []
-    for k, v in list(ev.items())[:8]:
-        if isinstance(v, float):
-            v = f"{v:.4g}"
-        elif isinstance(v, (list, dict)):
-            v = str(v)[:120]
-        parts.append(f"{k}: {v}")
+    kind, scale = f.get("kind"), str(f.get("score_scale") or "share")
+    if "slice" in ev:
+        parts = _slice_evidence(ev, scale)
+    elif kind == "mix_shift":
+        top: Mapping[str, Any] = next(iter(ev.get("levels") or []), {})
+        parts = [f"mix {fmt(ev.get('mix_effect'), scale)}, rate {fmt(ev.get('rate_effect'), scale)}",
+                 f"{top.get('value')} {fmt(top.get('share_before'), 'share')} → "
+                 f"{fmt(top.get('share_after'), 'share')} of the work"]  # fmt: skip
+        if ev.get("simpson"):
+            parts.append("rates improved within every value (Simpson's paradox)")
+    elif kind == "rater_drift":
+        parts = [f"{len(ev.get('raters') or [])} of {count(ev.get('tested'))} raters tested"]
+    elif kind == "model_regression":
+        b, c, d = ev.get("baseline") or {}, ev.get("candidate") or {}, ev.get("discordant") or {}
+        parts = [f"{ev.get('metric')}: {b.get('model_version')} {_rate(b)} → "
+                 f"{c.get('model_version')} {_rate(c)}",
+                 f"items worse {count(d.get('candidate_worse'))}, better "
+                 f"{count(d.get('candidate_better'))}; {ev.get('test')}, q {_p(ev.get('q_value'))}"]  # fmt: skip
+    elif kind == "preference_bias":
+        rate = ev.get("first_shown_win_rate") or ev.get("longer_win_rate")
+        if rate:
+            parts = [f"{f.get('kpi')} {_rate(rate)}; {ev.get('test')}, p {_p(ev.get('p_value'))}"]
+        else:
+            parts = [f"{count(ev.get('flagged'))} of {count(ev.get('raters_tested'))} raters "
+                     f"flagged ({count(ev.get('judgements_flagged'))} judgements); {ev.get('test')}"]  # fmt: skip
+    else:
+        parts = []
+    return "; ".join(parts)
+
+
+def finding(f: Mapping[str, Any]) -> str:
     where = ", ".join(f"{k}={_short(str(v))}" for k, v in (f.get("where") or {}).items())
+    score = f.get("score_text") or f"{100 * float(f.get('score') or 0):.2f} KPI pts explained"
     return (
         f'<div class="finding" data-kind="{e(f.get("kind"))}"><div class="t">{e(f.get("title"))}</div>'
-        f'<div class="e">{e(f.get("kind"))} · {e(where)} · explains '
-        f"{100 * float(f.get('score') or 0):.2f} pts · {e('; '.join(parts))}</div>"
+        f'<div class="e">{e(f.get("kind"))} · {e(where)} · {e(score)} · {e(evidence_text(f))}</div>'
         f'<div class="a">→ {e(f.get("action"))}</div></div>'
     )
+
+
+def ranked(data: Mapping[str, Any], limit: int = 5) -> str:
+    """The top findings of each score unit side by side, each in its own unit."""
+    by_unit: dict[str, list[Mapping[str, Any]]] = {u: [] for u in SCORE_UNITS}
+    for f in all_findings(data):
+        by_unit.setdefault(str(f.get("score_unit") or "kpi_points"), []).append(f)
+    heads = {"kpi_points": "Quality (KPI points explained)",
+             "model_points": "Models (points of model quality lost)",
+             "bias_points": "Preference data (points off 50%)"}  # fmt: skip
+    cols = []
+    for u, rows in by_unit.items():
+        items = "".join(f"<li>{e(f.get('title'))} <span class=muted>({e(f.get('score_text', ''))})"
+                        "</span></li>" for f in rows[:limit])  # fmt: skip
+        cols.append(f"<div><h3>{e(heads.get(u, u))}</h3>"
+                    + (f"<ol>{items}</ol>" if items else "<p class=muted>none</p>") + "</div>")  # fmt: skip
+    return f'<div class="grid findings-ranked">{"".join(cols)}</div>'
 
 
 def _change(i: int, c: Mapping[str, Any]) -> str:
@@ -158,6 +241,7 @@ def causes(data: Mapping[str, Any]) -> str:
     loop = "".join(finding(f) for f in data.get("data_loop", []))
     return (
         '<section id="root-causes"><h2>Root causes and recommended actions</h2>'
+        + ranked(data)
         + blocks
         + "</section>"
         + '<section id="data-loop"><h2>Model and preference data</h2>'

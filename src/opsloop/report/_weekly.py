@@ -2,14 +2,16 @@
 
 Are we on target (KPI status against targets, with intervals), what changed
 (control charts, week-over-week changes), why (root-cause analysis of each
-significant change), and what to do (findings with actions). Everything is
-computed from the workspace through the public analyses — the KPI cube,
-:func:`opsloop.monitor.monitor`, :func:`opsloop.rca.rca`, ``agreement()`` —
-and returned as one frozen :class:`WeeklyReport`, whose ``to_dict()`` is
+significant change), and what to do (findings with actions). Nothing is
+computed here: one analysis run (:class:`opsloop.session.Session`) computes
+the shared joins and aggregates once and every step — monitoring, KPIs by
+slice, agreement, scorecards, weekly changes and their root causes — comes
+from it, as the command line's figures do; this module gathers the results
+into one frozen :class:`WeeklyReport`, whose ``to_dict()`` is
 ``report.json`` and the input of the HTML page.
 
 * **The week under review** is the last week with enough data, or the week
-  ``as_of`` names (:mod:`opsloop.report._weeks`); data after it are ignored.
+  ``as_of`` names (:mod:`opsloop.monitor._weeks`); data after it are ignored.
 * **Several questions per item** (tasks): quality KPIs, slices, agreement,
   scorecards and root causes are per task and name it; item counts count
   distinct items and throughput counts items handled, once per (item, rater).
@@ -29,35 +31,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opsloop.engine import Workspace
-from opsloop.errors import OpsloopError, UsageError
+from opsloop.errors import OpsloopError
+from opsloop.evals import workspace_model_findings
+from opsloop.findings import Finding, rank_findings
 from opsloop.inference import StoredInference, stored_inference
-from opsloop.metrics._agreement import agreement_levels
 from opsloop.monitor import (
-    Cube,
     MonitorResult,
     Period,
+    Scorecard,
+    SliceRow,
+    WeekReview,
     day_from_number,
-    kpi_def,
-    monitor,
-    parse_period,
-    workspace_agreement,
-    workspace_cube,
 )
-from opsloop.rca import Finding, data_loop_findings, rca_inputs
-from opsloop.report._scorecards import Scorecard, SliceRow, slice_table
-from opsloop.report._steps import (
-    Change,
-    agreement_rows,
-    counts,
-    rater_scorecards,
-    weekly_changes,
-)
-from opsloop.report._weeks import WeekReview, review_week
-from opsloop.views import annotation_view
+from opsloop.preferences import workspace_preference_findings
+from opsloop.session import Change, Session
 
 Progress = Callable[[int, int, str], None]
-SLICE_DIMENSIONS = ("locale", "vendor", "queue", "content_type", "site", "tenure", "team")
-SLICE_KPIS = ("accuracy", "audit_accuracy", "avg_handling_time_s")
 AGREEMENT_DIMENSIONS = ("locale", "vendor")
 BASELINE_WEEKS = 4
 SCORECARD_WEEKS = 4
@@ -96,9 +85,8 @@ class WeeklyReport:
     inference: StoredInference | None = None
 
     def findings(self) -> tuple[Finding, ...]:
-        """The root-cause findings of the weekly changes, strongest first."""
-        out = [f for c in self.changes if c.analysis for f in c.analysis.findings]
-        return tuple(sorted(out, key=lambda f: -f.score))
+        """The root-cause findings of the weekly changes, in rank order."""
+        return rank_findings(f for c in self.changes if c.analysis for f in c.analysis.findings)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,32 +112,6 @@ class WeeklyReport:
         }
 
 
-def _slices(cube: Cube, current: tuple[int, int] | None,
-            baseline: tuple[int, int] | None) -> list[SliceRow]:  # fmt: skip
-    out: list[SliceRow] = []
-    # a dimension with one value (e.g. tenure when no rater has hired_at) slices nothing
-    dims = [d for d in SLICE_DIMENSIONS if len(cube.levels.get(d, ())) > 1]
-    for kpi in SLICE_KPIS:
-        d = kpi_def(kpi)
-        if float(cube.sums[d.sums[0]].sum()) <= 0:
-            continue
-        tasks = cube.tasks if cube.multitask and d.per_task else (None,)
-        for task in tasks:
-            for dim in dims:
-                out += slice_table(cube, kpi, dim, current, baseline, task=task)
-    return out
-
-
-def _as_of(text: str | None, cube: Cube) -> Period | dt.date | None:
-    if text is None:
-        return None
-    if not cube.dated:
-        raise UsageError("--as-of needs dates: no annotation has a submitted_at")
-    last = None if cube.last_day is None else day_from_number(cube.last_day)
-    period = parse_period(text, last)
-    return period.start if period.days == 1 else period
-
-
 @dataclass(frozen=True)
 class _Scope:
     """What the report covers: the days of the period reviewed, of its baseline and of the
@@ -171,11 +133,18 @@ def _scope(review: WeekReview | None) -> _Scope:
 
 
 def build_report(
-    ws: Workspace, *, as_of: str | None = None, progress: Progress | None = None
+    ws: Workspace,
+    *,
+    as_of: str | None = None,
+    progress: Progress | None = None,
+    session: Session | None = None,
 ) -> WeeklyReport:
-    """Compute the report of the workspace: the latest week with enough data, the week
-    ``as_of`` names (an ISO week ``2025-W11``, a day, …), or the whole period without dates."""
+    """The report of the workspace: the latest week with enough data, the week ``as_of``
+    names (an ISO week ``2025-W11``, a day, …), or the whole period without dates.
+
+    Every figure comes from one analysis run, ``session`` (a new one by default)."""
     say: Progress = progress or (lambda _done, _total, _msg: None)
+    run = session or Session(ws)
     notes: list[str] = []
     tables = {name: ws.row_count(name) for name in ws.table_names()}
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
@@ -183,48 +152,44 @@ def build_report(
                          (), (), (), ())  # fmt: skip
     say(0, STEPS, "aggregating the KPI cube")
     try:
-        cube = workspace_cube(ws, dated=None)
+        cube = run.cube()
     except OpsloopError as exc:
         return WeeklyReport(**{**empty.__dict__, "notes": (str(exc),)})
     notes += cube.notes
-    review = review_week(cube, _as_of(as_of, cube)) if cube.dated else None
+    review = run.review_week(as_of)
     if review is None:
         notes.append(NEEDS_DATES)
     scope = _scope(review)
-    view = annotation_view(ws)
     config = ws.config
-    levels = agreement_levels(config.taxonomy, cube.tasks)
 
     say(1, STEPS, "monitoring KPIs against targets")
     result: MonitorResult | None = None
     last = None if scope.stop is None else day_from_number(scope.stop - 1)
     try:
-        series = workspace_agreement(ws, as_of=last, dated=cube.dated, tasks=cube.tasks)
-        result = monitor(cube, config, period="week", agreement=series, as_of=last)
+        result = run.monitor(period="week", as_of=last)
         notes += result.notes
     except OpsloopError as exc:
         notes.append(f"KPI monitoring: {exc}")
 
     say(2, STEPS, "KPIs by slice")
-    slices = _slices(cube, scope.current, scope.baseline)
+    slices = run.slices(scope.current, scope.baseline)
 
     say(3, STEPS, "agreement by slice")
-    agree: list[dict[str, Any]] = []
+    agree: tuple[dict[str, Any], ...] = ()
     try:
         dims = [d for d in AGREEMENT_DIMENSIONS if d in cube.levels]
-        agree = agreement_rows(view, levels, dims, scope.current, cube.multitask)
+        agree = run.agreement_by_slice(dims, scope.current)
     except OpsloopError as exc:
         notes.append(f"agreement by slice: {exc}")
 
     say(4, STEPS, "rater scorecards")
-    cards = rater_scorecards(ws, view, scope.scorecards, cube.tasks)
+    cards = run.scorecards(scope.scorecards)
 
     say(5, STEPS, "root-cause analysis")
     changes: list[Change] = []
     if scope.stop is not None:
         try:
-            inputs = rca_inputs(ws, cube=cube)
-            changes, why = weekly_changes(inputs, config, cube, scope.stop)
+            changes, why = run.weekly_changes(scope.stop)
             notes += why
         except OpsloopError as exc:
             notes.append(f"root-cause analysis: {exc}")
@@ -232,7 +197,7 @@ def build_report(
     say(6, STEPS, "model and preference data")
     loop: tuple[Finding, ...] = ()
     try:
-        loop = data_loop_findings(ws)
+        loop = rank_findings(workspace_model_findings(ws) + workspace_preference_findings(ws))
     except OpsloopError as exc:
         notes.append(f"model and preference checks: {exc}")
     inference = stored_inference(ws)
@@ -242,23 +207,11 @@ def build_report(
             "and the relabel queue to the report"
         )
     say(7, STEPS, "writing the report")
-    first, final = _span(cube, scope.stop)
+    first, final = run.span(scope.stop)
     return WeeklyReport(
         config.project.name, now, review.week if review else None, first, final, tables,
-        cube.dims, result, tuple(slices), tuple(agree), cards, tuple(changes), loop,
-        tuple(dict.fromkeys(notes)), review, cube.tasks, counts(view, cube, scope.stop),
+        cube.dims, result, slices, agree, cards, tuple(changes), loop,
+        tuple(dict.fromkeys(notes)), review, cube.tasks, run.counts(scope.stop),
         cube.dated, {"policy": config.repeats.analysis,
                      "set_aside": ws.repeats_set_aside("annotations")}, inference,
     )  # fmt: skip
-
-
-def _span(cube: Cube, stop: int | None) -> tuple[str | None, str | None]:
-    """The first and last day of the data the report covers (``None`` without dates)."""
-    if cube.first_day is None:
-        return None, None
-    days = cube.day if stop is None else cube.day[cube.day < stop]
-    if not len(days):
-        return None, None
-    return day_from_number(int(days.min())).isoformat(), day_from_number(
-        int(days.max())
-    ).isoformat()

@@ -1,9 +1,17 @@
-"""Integer coding of long label tables, shared by agreement and inference kernels."""
+"""Integer coding of long label tables, shared by agreement and inference kernels.
+
+:class:`CodedLabels` is one task's (item, rater, label) rows as integer codes;
+:class:`CodedAnnotations` holds every task of a table, coded once (by
+:func:`encode_tasks` from an Arrow table, or straight from a file by
+``opsloop.io.read_labels``), and is accepted by the estimators and by
+``agreement`` in place of a table, so nothing is coded twice.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -82,9 +90,7 @@ def _codes(
     if isinstance(encoded, pa.ChunkedArray):
         # chunks share one memo table: the last chunk's dictionary holds every value
         dictionary = encoded.chunk(encoded.num_chunks - 1).dictionary
-        indices = np.concatenate(
-            [c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks]
-        )
+        indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
     else:
         dictionary = encoded.dictionary
         indices = encoded.indices.to_numpy(zero_copy_only=False)
@@ -92,9 +98,7 @@ def _codes(
         # a given dictionary may hold unused or repeated values: compact it
         used = np.bincount(indices, minlength=len(dictionary)) > 0
         uniq = pc.unique(dictionary.filter(pa.array(used)))
-        remap = pc.index_in(dictionary, value_set=uniq).fill_null(-1).to_numpy(
-            zero_copy_only=False
-        )
+        remap = pc.index_in(dictionary, value_set=uniq).fill_null(-1).to_numpy(zero_copy_only=False)
         indices = remap[indices]
         dictionary = uniq
     # sort the dictionary so codes do not depend on row order
@@ -102,6 +106,19 @@ def _codes(
     rank = np.empty(len(dictionary), dtype=np.int64)
     rank[sorter] = np.arange(len(dictionary), dtype=np.int64)
     return rank[indices], dictionary.take(pa.array(sorter))
+
+
+def string_codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Codes (int64) of a string column into its sorted dictionary of distinct values.
+
+    One hash pass (Arrow dictionary encoding), then the dictionary is sorted, so
+    the codes do not depend on row order. Nulls must have been removed.
+
+    >>> codes, names = string_codes(pa.array(["b", "a", "b"]))
+    >>> codes.tolist(), names.to_pylist()
+    ([1, 0, 1], ['a', 'b'])
+    """
+    return _codes(column)
 
 
 def _one_per_key(key: np.ndarray, repeats: str) -> np.ndarray | None:
@@ -169,10 +186,7 @@ def encode_labels(
         keep_idx = _one_per_key(item_codes * max(len(rater_dict), 1) + rater_codes, repeats)
     if keep_idx is not None:
         if repeats == "error":
-            raise UsageError(
-                f"{n - len(keep_idx):,} repeated (item, rater) label(s) and the repeat policy "
-                "error refuses them; choose latest, first or keep-all"
-            )
+            raise UsageError(_refused_repeats(n - len(keep_idx)))
         n_dup = n - len(keep_idx)
         item_codes = item_codes[keep_idx]
         rater_codes = rater_codes[keep_idx]
@@ -190,3 +204,159 @@ def encode_labels(
         n_duplicates=int(n_dup),
         row_index=row_index,
     )
+
+
+def _refused_repeats(n: int) -> str:
+    return (
+        f"{n:,} repeated (item, rater) label(s) and the repeat policy "
+        "error refuses them; choose latest, first or keep-all"
+    )
+
+
+def keep_one_per_pair(coded: CodedLabels, repeats: str) -> CodedLabels:
+    """``coded`` (rows in event order) under the repeat policy, as :func:`encode_labels` decides.
+
+    ``latest`` keeps the last row of each (item, rater), ``first`` the first,
+    ``keep-all`` every row; ``error`` raises :class:`UsageError` on a repeat.
+    ``n_duplicates`` grows by the rows left out; the dictionaries stay as they are.
+
+    >>> c = encode_labels(pa.table({"item_id": ["i", "i"], "rater_id": ["r", "r"],
+    ...                             "label": ["a", "b"]}), repeats="keep-all")
+    >>> kept = keep_one_per_pair(c, "first")
+    >>> kept.labels.tolist(), kept.n_duplicates
+    ([0], 1)
+    """
+    n = len(coded.items)
+    if repeats == "keep-all" or n == 0:
+        return coded
+    keep = _one_per_key(coded.items * max(coded.n_raters, 1) + coded.raters, repeats)
+    if keep is None:
+        return coded
+    if repeats == "error":
+        raise UsageError(_refused_repeats(n - len(keep)))
+    rows = keep if coded.row_index is None else coded.row_index[keep]
+    return replace(
+        coded,
+        items=coded.items[keep],
+        raters=coded.raters[keep],
+        labels=coded.labels[keep],
+        n_duplicates=coded.n_duplicates + n - len(keep),
+        row_index=rows,
+    )
+
+
+def recode_labels(coded: CodedLabels, categories: Sequence[str]) -> CodedLabels:
+    """The same rows with their labels coded into ``categories`` (in that order).
+
+    A label outside ``categories`` raises :class:`UsageError`, naming the first
+    such row's label, as :func:`encode_labels` does.
+
+    >>> c = encode_labels(pa.table({"item_id": ["i", "j"], "rater_id": ["r", "r"],
+    ...                             "label": ["a", "b"]}))
+    >>> recode_labels(c, ["b", "a", "z"]).labels.tolist()
+    [1, 0]
+    """
+    cats = tuple(str(c) for c in categories)
+    if cats == coded.categories:
+        return coded
+    index: dict[str, int] = {}
+    for i, c in enumerate(cats):
+        index.setdefault(c, i)
+    remap = np.array([index.get(c, -1) for c in coded.categories] or [-1], dtype=np.int64)
+    labels = remap[coded.labels]
+    if (labels < 0).any():
+        bad = coded.categories[int(coded.labels[int(np.flatnonzero(labels < 0)[0])])]
+        raise UsageError(f"label {bad!r} is not one of the categories {list(categories)}")
+    return replace(coded, labels=labels, categories=cats)
+
+
+@dataclass(frozen=True)
+class CodedAnnotations:
+    """Every task of a long annotations table, coded once.
+
+    ``tasks`` maps each task name (sorted) to its :class:`CodedLabels`, coded
+    per task (sorted item and rater names, sorted observed categories), rows
+    in event order. ``repeats`` is the repeat policy the rows already follow:
+    under ``latest``, ``first`` or ``error`` a task holds at most one row per
+    (item, rater); under ``keep-all`` every repeat is a row. ``n_set_aside``
+    counts the rows that policy left out. ``has_task`` tells whether the
+    source had a task column (a file read through the annotations contract
+    always has one; rows without a task belong to the task ``label``).
+
+    >>> t = pa.table({"item_id": ["i1", "i1", "i2"], "rater_id": ["r1", "r2", "r1"],
+    ...               "label": ["a", "b", "a"], "task": ["q", "q", None]})
+    >>> c = encode_tasks(t)
+    >>> c.task_names, c.tasks["q"].categories, c.n_rows
+    (('label', 'q'), ('a', 'b'), 3)
+    """
+
+    tasks: Mapping[str, CodedLabels] = field(default_factory=dict)
+    has_task: bool = True
+    repeats: str = "latest"
+    n_set_aside: int = 0
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(self.tasks)
+
+    @property
+    def n_rows(self) -> int:
+        return sum(len(c.items) for c in self.tasks.values())
+
+    def task(self, name: str, repeats: str, categories: Sequence[str] | None = None) -> CodedLabels:
+        """Task ``name``'s rows, labels coded into ``categories`` (default: as observed),
+        under the repeat policy ``repeats``, as :func:`encode_labels` would code them
+        from the table: labels are checked first, then repeats. Rows that already hold
+        one label per (item, rater) are not looked at again.
+        """
+        coded = self.tasks[name]
+        if categories is not None:
+            coded = recode_labels(coded, categories)
+        if self.repeats != "keep-all":
+            return coded
+        return keep_one_per_pair(coded, repeats)
+
+
+DEFAULT_TASK = "label"
+
+
+def as_coded(table: object) -> CodedAnnotations | None:
+    """``table`` as :class:`CodedAnnotations` when it is already coded, else ``None``.
+
+    One task's :class:`CodedLabels` is the task ``label`` of a table without a
+    task column; its rows may repeat a pair (the analysis applies its policy).
+    """
+    if isinstance(table, CodedAnnotations):
+        return table
+    if isinstance(table, CodedLabels):
+        return CodedAnnotations({DEFAULT_TASK: table}, has_task=False, repeats="keep-all")
+    return None
+
+
+def encode_tasks(
+    table: pa.Table, *, repeats: str = "latest", task: str = "task", n_set_aside: int = 0
+) -> CodedAnnotations:
+    """Code each task of a long ``item_id, rater_id, label[, task]`` table.
+
+    Rows without a task belong to the task ``label``; each task is coded by
+    :func:`encode_labels` under ``repeats`` (rows in event order). ``n_set_aside``
+    is added to the rows the policy leaves out here (e.g. those a reader already
+    left out).
+    """
+    has_task = task in table.column_names
+    if not has_task:
+        coded = encode_labels(table, repeats=repeats)
+        return CodedAnnotations(
+            {DEFAULT_TASK: coded}, False, repeats, n_set_aside + coded.n_duplicates
+        )
+    column = table[task]
+    if not pa.types.is_string(column.type):
+        column = pc.cast(column, pa.string())
+    column = pc.fill_null(column, DEFAULT_TASK)
+    names = sorted(str(v) for v in pc.unique(column).to_pylist())
+    tasks: dict[str, CodedLabels] = {}
+    for name in names:
+        part = table if len(names) == 1 else table.filter(pc.equal(column, name))
+        tasks[name] = encode_labels(part, repeats=repeats)
+    dropped = sum(c.n_duplicates for c in tasks.values())
+    return CodedAnnotations(tasks, True, repeats, n_set_aside + dropped)

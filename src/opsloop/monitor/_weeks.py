@@ -1,4 +1,4 @@
-"""Which week the report reviews, and whether it has enough data to be the headline.
+"""Which week a review covers, and whether it has enough data to be the headline.
 
 The week under review is the last ISO week with data (or the week ``--as-of``
 names; data after it are ignored). A week is *thin* when it holds fewer items
@@ -26,14 +26,12 @@ from typing import Any
 import numpy as np
 
 from opsloop.errors import UsageError
-from opsloop.monitor import Cube, Period, day_from_number, week_label, week_start
+from opsloop.monitor._cube import Cube
+from opsloop.monitor._periods import Period, day_from_number, week_label, week_period, week_start
+from opsloop.stats import day_number
 
 MIN_WEEK_SHARE = 0.10
 MIN_WEEK_ITEMS = 20
-
-
-def week_period(monday: dt.date) -> Period:
-    return Period(week_label(monday), monday, monday + dt.timedelta(days=7))
 
 
 @dataclass(frozen=True)
@@ -109,7 +107,7 @@ def review_week(cube: Cube, as_of: Period | dt.date | None = None) -> WeekReview
     if isinstance(as_of, Period):
         stop = as_of.day_range[1]
     elif as_of is not None:
-        stop = (as_of - dt.date(1970, 1, 1)).days + 1
+        stop = day_number(as_of) + 1
     else:
         stop = cube.last_day + 1
     mondays, counts = _weekly_counts(cube, stop)
@@ -120,7 +118,7 @@ def review_week(cube: Cube, as_of: Period | dt.date | None = None) -> WeekReview
     floor = max(MIN_WEEK_SHARE * median, float(MIN_WEEK_ITEMS))
     last_monday = week_start(day_from_number(stop - 1))
     by_monday = dict(zip(mondays, counts, strict=True))
-    last_n = by_monday.get((last_monday - dt.date(1970, 1, 1)).days, 0)
+    last_n = by_monday.get(day_number(last_monday), 0)
     if as_of is not None or last_n >= floor:
         return WeekReview(week_period(last_monday), last_n, median, last_n < floor,
                           as_of is not None, (), stop)  # fmt: skip

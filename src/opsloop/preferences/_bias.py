@@ -16,9 +16,9 @@ adjusted p-value is at most ``alpha`` are listed. Lengths are ``len_a`` /
 ``len_b`` when the table has them, else the character lengths of
 ``response_a`` / ``response_b``.
 
-A finding's ``score`` is the excess over 0.5 (``|rate − 0.5|``); for the
-rater finding, the flagged raters' share of that excess,
-``Σ_r (n_r / n) · |rate_r − 0.5|``.
+A finding's ``score``, in ``bias_points``, is the excess over 0.5
+(``|rate − 0.5|``); for the rater finding, the flagged raters' share of that
+excess, ``Σ_r (n_r / n) · |rate_r − 0.5|``.
 
 >>> import pyarrow as pa
 >>> prefs = pa.table({"pair_id": [f"p{i}" for i in range(100)], "rater_id": ["r1"] * 100,
@@ -33,15 +33,17 @@ from typing import Any
 
 import ibis
 
+from opsloop.engine import Workspace
 from opsloop.errors import UsageError
+from opsloop.findings import Finding, Proportion, rank_findings
 from opsloop.metrics._slicing import MISSING, as_ibis, require_columns
-from opsloop.rca._findings import Finding
-from opsloop.rca._model_checks import (
-    bh_adjust,
-    binomial_test_half,
-    proportion_summary,
-    rank_findings,
+from opsloop.preferences._evidence import (
+    LengthBiasEvidence,
+    PositionBiasEvidence,
+    RaterPosition,
+    RaterPositionBiasEvidence,
 )
+from opsloop.stats import bh_adjust, binomial_test
 
 LENGTH_RATIO = 1.2  # pairs whose lengths differ by more than 20%
 RANDOMISED_WITHIN = 0.05  # |share of 'a' shown first − 0.5| below this: order is randomised
@@ -142,35 +144,29 @@ def _position_findings(rows: list[dict[str, Any]], alpha: float) -> list[Finding
         else f"randomise the response order (a was shown first in {a_share:.0%} of judgements) "
         "and discount position"
     )
-    rate, p = k / n, binomial_test_half(k, n)
+    rate, p = k / n, binomial_test(k, n)
     out: list[Finding] = []
     if p <= alpha and rate != 0.5:
         first = "first" if rate > 0.5 else "second"
-        summary = proportion_summary(k, n)
+        win = Proportion.of(k, n)
         out.append(
             Finding(
                 id="preference_bias:position",
-                kind="preference_bias",
                 kpi="first_shown_win_rate",
                 title=(
                     f"Preference raters favour the response shown {first}: the first-shown "
                     f"response wins {rate:.1%} of {n:,} non-tie judgements "
-                    f"(95% CI {summary['ci_low']:.1%}–{summary['ci_high']:.1%}; unbiased 50%)"
+                    f"(95% CI {win.ci_low:.1%}–{win.ci_high:.1%}; unbiased 50%)"
                 ),
                 where={"shown_first": "a|b"},
                 score=abs(rate - 0.5),
+                unit="bias_points",
                 action=(
                     f"{order}: model the shown-first position as a covariate (or down-weight "
                     "position-decided judgements) when training on these preferences, and "
                     "retrain raters to read both responses before choosing"
                 ),
-                evidence={
-                    "first_shown_win_rate": summary,
-                    "p_value": p,
-                    "test": TEST,
-                    "shown_first_a_share": a_share,
-                    "order_randomised": randomised,
-                },
+                evidence=PositionBiasEvidence(win, p, TEST, a_share, randomised),
                 p_value=p,
             )
         )
@@ -182,50 +178,44 @@ def _rater_finding(
     rows: list[dict[str, Any]], total: int, order: str, alpha: float
 ) -> Finding | None:
     tested = [r for r in rows if int(r["n"]) > 0]
-    ps = [binomial_test_half(int(r["k"] or 0), int(r["n"])) for r in tested]
+    ps = [binomial_test(int(r["k"] or 0), int(r["n"])) for r in tested]
     qs = bh_adjust(ps)
-    flagged: list[dict[str, Any]] = []
+    flagged: list[RaterPosition] = []
     for r, p, q in zip(tested, ps, qs, strict=True):
         n_r, k_r = int(r["n"]), int(r["k"] or 0)
         if q <= alpha and 2 * k_r != n_r:
-            s = proportion_summary(k_r, n_r)
-            flagged.append(
-                {
-                    "rater_id": str(r["rater_id"]),
-                    "favours": "first" if 2 * k_r > n_r else "second",
-                    **s,
-                    "p_value": p,
-                    "q_value": q,
-                }
-            )
+            favours = "first" if 2 * k_r > n_r else "second"
+            flagged.append(RaterPosition(str(r["rater_id"]), favours, Proportion.of(k_r, n_r),
+                                         p, float(q)))  # fmt: skip
     if not flagged:
         return None
-    flagged.sort(key=lambda d: (-abs(d["value"] - 0.5), d["rater_id"]))
-    score = sum(d["n"] / total * abs(d["value"] - 0.5) for d in flagged)
-    top = ", ".join(f"{d['rater_id']} ({d['value']:.2f} of {int(d['n'])})" for d in flagged[:5])
+    flagged.sort(key=lambda d: (-abs(d.win_rate.value - 0.5), d.rater_id))
+    score = sum(d.win_rate.n / total * abs(d.win_rate.value - 0.5) for d in flagged)
+    top = ", ".join(f"{d.rater_id} ({d.win_rate.value:.2f} of {int(d.win_rate.n)})"
+                    for d in flagged[:5])  # fmt: skip
     more = f" and {len(flagged) - 5} more" if len(flagged) > 5 else ""
     return Finding(
         id="preference_bias:position_by_rater",
-        kind="preference_bias",
         kpi="first_shown_win_rate",
         title=(
             f"{len(flagged)} of {len(tested)} preference raters choose by position "
             "(first-shown win rate significantly off 0.5)"
         ),
-        where={"rater_id": "|".join(d["rater_id"] for d in flagged)},
+        where={"rater_id": "|".join(d.rater_id for d in flagged)},
         score=score,
+        unit="bias_points",
         action=(
             f"retrain/reweight raters {top}{more} whose first-shown win rate is significantly "
             f"off 0.5 (BH-adjusted, α = {alpha}); {order}"
         ),
-        evidence={
-            "raters": flagged[:TOP_RATERS],
-            "flagged": len(flagged),
-            "raters_tested": len(tested),
-            "judgements_flagged": int(sum(d["n"] for d in flagged)),
-            "test": f"{TEST}, Benjamini–Hochberg across raters",
-        },
-        p_value=min(d["q_value"] for d in flagged),
+        evidence=RaterPositionBiasEvidence(
+            tuple(flagged[:TOP_RATERS]),
+            len(flagged),
+            len(tested),
+            int(sum(d.win_rate.n for d in flagged)),
+            f"{TEST}, Benjamini–Hochberg across raters",
+        ),
+        p_value=min(d.q_value for d in flagged),
     )
 
 
@@ -233,37 +223,45 @@ def _length_findings(row: dict[str, Any], source: str, alpha: float) -> list[Fin
     n, k, pairs = int(row["n"] or 0), int(row["k"] or 0), int(row["pairs"] or 0)
     if n == 0:
         return []
-    rate, p = k / n, binomial_test_half(k, n)
+    rate, p = k / n, binomial_test(k, n)
     if p > alpha or rate == 0.5:
         return []
     longer = "longer" if rate > 0.5 else "shorter"
-    summary = proportion_summary(k, n)
+    win = Proportion.of(k, n)
     return [
         Finding(
             id="preference_bias:length",
-            kind="preference_bias",
             kpi="longer_win_rate",
             title=(
                 f"Preference raters favour the {longer} response: the longer one wins "
                 f"{rate:.1%} of {n:,} non-tie judgements whose lengths differ by more than 20% "
-                f"(95% CI {summary['ci_low']:.1%}–{summary['ci_high']:.1%}; unbiased 50%)"
+                f"(95% CI {win.ci_low:.1%}–{win.ci_high:.1%}; unbiased 50%)"
             ),
             where={"longer": "a|b"},
             score=abs(rate - 0.5),
+            unit="bias_points",
             action=(
                 "control for length: add a length term or length-matched pairs when training "
                 "on these preferences (length-controlled win rates), brief raters to judge "
                 "content rather than length, and check on a length-matched sample whether "
                 "longer responses are in fact better"
             ),
-            evidence={
-                "longer_win_rate": summary,
-                "p_value": p,
-                "test": TEST,
-                "judgements_with_lengths": pairs,
-                "length_ratio_above": LENGTH_RATIO,
-                "length_source": source,
-            },
+            evidence=LengthBiasEvidence(win, p, TEST, pairs, LENGTH_RATIO, source),
             p_value=p,
         )
     ]
+
+
+def workspace_preference_findings(ws: Workspace, *, alpha: float = 0.05) -> tuple[Finding, ...]:
+    """Preference-bias findings for the workspace's ``preferences`` table, ranked.
+
+    No table, or one without the columns a check needs, gives no findings.
+    """
+    if not 0 < alpha < 1:
+        raise UsageError(f"alpha must be between 0 and 1, not {alpha}")
+    if "preferences" not in set(ws.table_names()):
+        return ()
+    try:
+        return preference_bias_findings(ws.table("preferences"), alpha=alpha)
+    except UsageError:  # the data do not allow this check
+        return ()

@@ -1,0 +1,38 @@
+"""Model versions: paired regression checks per gold label and eval category.
+
+Two versions of a model run on the same items are compared item by item
+(McNemar's exact test per slice, Benjamini–Hochberg across slices); slices
+where the candidate is significantly worse become ``model_regression``
+findings with :class:`ModelRegressionEvidence`, scored in ``model_points``.
+
+>>> import pyarrow as pa
+>>> ev = pa.table({"model_version": ["m1"] * 100 + ["m2"] * 100, "item_id": list(range(100)) * 2,
+...     "category": ["x"] * 200, "outcome": ["pass"] * 100 + ["fail"] * 20 + ["pass"] * 80})
+>>> [(f.kpi, f.where["category"], f.score_text()) for f in eval_regression_findings(ev)]
+[('eval_fail_rate', 'x', '20.00 model pts lost')]
+"""
+
+from opsloop.evals._paired import (
+    Compared,
+    ModelRegressionEvidence,
+    PairCounts,
+    compare_pairs,
+)
+from opsloop.evals._regressions import (
+    eval_regression_findings,
+    model_regression_findings,
+    workspace_model_findings,
+)
+from opsloop.evals._versions import choose_versions, natural_key
+
+__all__ = [
+    "Compared",
+    "ModelRegressionEvidence",
+    "PairCounts",
+    "choose_versions",
+    "compare_pairs",
+    "eval_regression_findings",
+    "model_regression_findings",
+    "natural_key",
+    "workspace_model_findings",
+]

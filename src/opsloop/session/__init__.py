@@ -1,0 +1,9 @@
+"""One analysis run over a workspace (:class:`Session`): the shared joins and aggregates
+computed once and handed to every step — monitoring, KPIs by slice, rater scorecards,
+agreement by slice and period, weekly changes and their root causes. The CLI and the
+report go through it."""
+
+from opsloop.session._changes import Change, weekly_changes
+from opsloop.session._session import Session
+
+__all__ = ["Change", "Session", "weekly_changes"]
