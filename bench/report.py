@@ -11,7 +11,7 @@ of every significant weekly change, model and preference checks, HTML and
 JSON), and, as the everyday peer, a pandas script computing only a part of
 it: weekly accuracy per locale, vendor and queue and per-rater accuracy,
 from the same Parquet files. Time, peak memory (the process tree's) and the runs
-kept are explained in bench/_timing.py. Target (issue 5): ≤ 90 s and ≤ 4 GB on 2
+kept are explained in bench/_timing.py. Targets: ≤ 15 s and ≤ 1.5 GB on 2
 cores at 10M.
 """
 
@@ -79,8 +79,8 @@ def main() -> None:
                  notes=[f"report.html {size:.1f} MB", "the peer computes only a part of the "
                         "report: weekly accuracy per locale, vendor and queue, per-rater accuracy"])  # fmt: skip
     if int(rows) >= 5_000_000:  # the targets are set for the 10m demo (about 10M rows)
-        report.target("10M ≤ 90 s", runs[0].seconds <= 90)
-        report.target("10M ≤ 4 GB", runs[0].peak_mb <= 4096)
+        report.target("10M ≤ 15 s", runs[0].seconds <= 15)
+        report.target("10M ≤ 1.5 GB", runs[0].peak_mb <= 1536)
     shutil.rmtree(out, ignore_errors=True)
     if built is not None:
         shutil.rmtree(built, ignore_errors=True)

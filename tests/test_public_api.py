@@ -12,7 +12,9 @@ import pytest
 
 import opsloop
 
-SUBPACKAGES = ("io", "stats", "metrics", "inference", "demo", "report", "cli")
+SUBPACKAGES = tuple(
+    info.name for info in pkgutil.iter_modules(opsloop.__path__) if info.ispkg
+)  # every package: a new one is covered without editing this list
 # top-level modules that DESIGN.md names as the foundation of the public API
 PUBLIC_TOP_LEVEL = {"config", "engine", "errors", "schema", "views"}
 # libraries that make start-up slow: `import opsloop` must not load them
@@ -36,16 +38,14 @@ def test_top_level_all_resolves() -> None:
 
 # where each public name is defined (the eager re-exports this package used to make)
 HOMES = {
+    "opsloop._verbs": ("agreement", "infer", "quality"),
     "opsloop.config": ("Config", "load_config"),
     "opsloop.engine": ("Workspace",),
     "opsloop.errors": ("ConfigError", "InputError", "OpsloopError", "Problem", "WorkspaceError"),
-    "opsloop.inference": ("infer_labels", "rank_label_errors"),
     "opsloop.io": ("ingest", "read_table"),
-    "opsloop.metrics": ("agreement", "quality"),
-    "opsloop.monitor": ("MonitorResult", "monitor_workspace"),
-    "opsloop.rca": ("rca", "rca_inputs"),
-    "opsloop.report": ("run_demo", "write_report"),
+    "opsloop.report": ("run_demo",),
     "opsloop.schema": ("CONTRACTS", "TableContract"),
+    "opsloop.session": ("Session",),
 }
 
 
@@ -60,6 +60,9 @@ def test_top_level_all_resolves_in_a_fresh_process() -> None:
         "        value = getattr(opsloop, name)\n"
         "        same = value is getattr(importlib.import_module(home), name)\n"
         "        out[name] = same and name in dir(opsloop)\n"
+        "for v in ('monitor', 'rca', 'report'):\n"
+        "    got = getattr(opsloop, v)\n"
+        "    out[v] = callable(got) and got is importlib.import_module('opsloop.' + v)\n"
         "print(json.dumps(out))\n"
     )
     found = json.loads(_fresh_python(code))
@@ -73,19 +76,35 @@ def test_import_opsloop_loads_no_heavy_library() -> None:
     )
     heavy = sorted({m for m in loaded if m.split(".")[0] in HEAVY})
     assert heavy == [], f"import opsloop loads {heavy[:10]}"
-    analyses = sorted(m for m in loaded if m.startswith("opsloop."))
+    analyses = sorted(m for m in loaded if m.startswith("opsloop.") and m != "opsloop._lazy")
     assert analyses == [], f"import opsloop loads {analyses}"
 
 
-def test_rca_stays_the_function_when_its_subpackage_is_imported_first() -> None:
-    """``opsloop.rca`` is the function ``opsloop.rca.rca``, whichever is imported first."""
+@pytest.mark.parametrize("first", ["verb", "package", "submodule"])
+@pytest.mark.parametrize("verb", ["monitor", "rca", "report"])
+def test_verb_packages_are_the_package_and_the_verb(verb: str, first: str) -> None:
+    """``opsloop.<verb>`` is the subpackage, callable as the verb, whatever is imported first."""
+    imports = {
+        "verb": f"from opsloop import {verb} as got\n",
+        "package": f"import opsloop.{verb} as got\n",
+        "submodule": f"import opsloop.{verb}._{'run' if verb == 'report' else verb} as _m\n"
+        f"from opsloop import {verb} as got\n",
+    }
     code = (
-        "import opsloop.rca as sub_first\n"  # binds what the attribute opsloop.rca holds
-        "import sys, opsloop\n"
-        "package = sys.modules['opsloop.rca']\n"
-        "print(opsloop.rca is package.rca, callable(opsloop.rca), sub_first is package.rca)\n"
+        imports[first] + "import sys, opsloop\nfrom unittest import mock\n"
+        f"package = sys.modules['opsloop.{verb}']\n"
+        f"with mock.patch('opsloop._verbs.{verb}', return_value='ran') as verb:\n"
+        "    result = got('ws', kpi='x')\n"
+        f"print(got is package, opsloop.{verb} is package, result,\n"
+        "      verb.call_args == mock.call('ws', kpi='x'), bool(package.__all__))\n"
     )
-    assert _fresh_python(code).split() == ["True", "True", "True"]
+    assert _fresh_python(code).split() == ["True", "True", "ran", "True", "True"]
+
+
+def test_top_level_all_is_short() -> None:
+    """Curated: the verbs, the workspace, configuration, errors and contracts."""
+    assert len(opsloop.__all__) <= 25
+    assert {"quality", "agreement", "monitor", "rca", "infer", "report"} <= set(opsloop.__all__)
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:

@@ -71,7 +71,11 @@ def gold_base(annotations: ibis.Table, gold: ibis.Table) -> ibis.Table:
     if "truth" in annotations.columns:
         raise UsageError("the annotations already have a 'truth' column; rename it")
     keys = _keys(annotations, gold, ["item_id", "task"])
-    g = gold.select(*keys, truth=gold.label)
+    truth = gold.label
+    if truth.type() != annotations.label.type():  # e.g. ratings read as numbers: compare as text
+        truth = truth.cast("string")
+        annotations = annotations.mutate(label=annotations.label.cast("string"))
+    g = gold.select(*keys, truth=truth)
     return annotations.inner_join(g, keys)
 
 
