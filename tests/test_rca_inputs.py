@@ -13,7 +13,6 @@ import pytest
 from opsloop.config import Config, Taxonomy
 from opsloop.monitor import build_cube
 from opsloop.rca import build_rca_inputs
-
 from tests.conftest import Backend
 
 CONFIG = Config(taxonomy=Taxonomy(labels=("none", "spam", "hate"), benign=("none",)))

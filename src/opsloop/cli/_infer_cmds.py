@@ -143,6 +143,32 @@ def _print_summary(summary: dict[str, Any]) -> None:
         console.print(f"note: {note}", highlight=False)
 
 
+def _infer_file(
+    ann: CodedAnnotations,
+    gold: pa.Table | None,
+    cats: list[str] | None,
+    method: str,
+    clamp: bool,
+    top: int,
+    repeats: str,
+) -> tuple[dict[str, Any], pa.Table, pa.Table]:
+    """Fit and rank on a file's annotations: (summary data, labels, first ``top`` to relabel).
+
+    The fitted estimator (posteriors, design, codes) and the full ranking are
+    freed when this returns, before the labels are written.
+    """
+    from opsloop.inference import infer_labels, rank_label_errors
+
+    result = infer_labels(ann, method, gold, categories=cats, clamp_gold=clamp, repeats=repeats)
+    ranking = rank_label_errors(ann, estimator=result.estimator, method=result.method, top=top)
+    data = {
+        **result.summary(),
+        "raters": result.raters.to_pylist(),
+        "relabel": ranking.relabel.to_pylist(),
+    }
+    return data, result.labels, ranking.relabel
+
+
 @app.command("infer")
 def infer_cmd(
     file: Path | None = typer.Argument(
@@ -180,7 +206,7 @@ def infer_cmd(
     label_error_annotations. Accuracy on gold is always on gold the scoring
     fit did not see (5-fold cross-fitted, or held out with --no-clamp).
     """
-    from opsloop.inference import METHOD_CHOICES, infer_labels, rank_label_errors
+    from opsloop.inference import METHOD_CHOICES
 
     _check_method(method, METHOD_CHOICES)
     if fmt is OutputFormat.csv:
@@ -208,19 +234,8 @@ def infer_cmd(
             policy = repeats or "latest"
             ann, gold_t, cats = _read_inputs(file, gold, map_, gold_map, labels, policy)
             say("fitting")
-            result = infer_labels(
-                ann, method, gold_t, categories=cats, clamp_gold=clamp, repeats=policy
-            )
-            ranking = rank_label_errors(
-                ann, estimator=result.estimator, method=result.method, top=top
-            )
-            data = {
-                **result.summary(),
-                "raters": result.raters.to_pylist(),
-                "relabel": ranking.relabel.to_pylist(),
-            }
-            labels_t = result.labels
-            relabel = ranking.relabel
+            data, labels_t, relabel = _infer_file(ann, gold_t, cats, method, clamp, top, policy)
+            del ann, gold_t  # the codes: only the labels are written from here on
     if out is not None:
         _write_out(labels_t, out)
         data["out"] = str(out)

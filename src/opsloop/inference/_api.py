@@ -47,12 +47,12 @@ class InferenceResult:
     (``"cross-fitted (5 folds)"``, :func:`cross_fitted_gold`); with
     ``clamp_gold=False`` gold is only scored (``"held out"``).
     ``notes`` reports everything that was dropped, ignored or degenerate.
-    ``estimator`` is the fitted estimator (not part of :meth:`to_dict`).
+    ``estimator`` is the fitted estimator (not part of :meth:`to_dict`);
+    :attr:`posteriors` is built from it when first read.
     """
 
     method: str
     labels: pa.Table
-    posteriors: pa.Table
     raters: pa.Table
     history: dict[str, tuple[float, ...]]
     n_iter: dict[str, int]
@@ -69,6 +69,18 @@ class InferenceResult:
     requested_method: str | None = None
     selection: MethodSelection | None = None
     estimator: BaseEstimator | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def posteriors(self) -> pa.Table:
+        """``item_id, label, probability[, task]``: one row per item and category.
+
+        Built on first use (``n_items × K`` rows, the largest table of a result)
+        and then kept by the estimator.
+        """
+        if self.estimator is None:
+            raise UsageError("InferenceResult.posteriors needs the fitted estimator")
+        table: pa.Table = self.estimator.probas_
+        return table
 
     def summary(self) -> dict[str, Any]:
         """The scalar part of the result (no tables)."""
@@ -159,11 +171,13 @@ def infer_labels(
     notes.extend(score.notes)
     notes.extend(degenerate_notes(est))
     n_gold, correct = score.n_gold, score.correct
+    raters = rater_reliability(est, seed=seed)
+    for data in est.data_.values():
+        data.release_design()  # the fits are done: rebuilt only if asked for again
     return InferenceResult(
         method=method,
         labels=est.labels_,
-        posteriors=est.probas_,
-        raters=rater_reliability(est, seed=seed),
+        raters=raters,
         history={k: tuple(v) for k, v in est.loss_history_.items()},
         n_iter=est.n_iter_,
         converged=est.converged_,
@@ -192,8 +206,8 @@ def _score_unclamped(est: BaseEstimator, gold: Any, notes: list[str]) -> GoldSco
         part = g.filter(pc.equal(g["task"], task)) if "task" in g.column_names else g
         if part.num_rows == 0:
             continue
-        idx = positions(data.coded.item_names, part["item_id"].to_pylist())
-        lab = positions(data.coded.categories, part["label"].to_pylist())
+        idx = positions(data.coded.item_names, part["item_id"])
+        lab = positions(data.coded.categories, part["label"])
         hit = idx >= 0
         unmatched += int(np.sum(~hit))
         codes, _ = est._predict_codes(task)

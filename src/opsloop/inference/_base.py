@@ -98,6 +98,11 @@ class TaskData:
                 object.__setattr__(out, cached, self.__dict__[cached])
         return out
 
+    def release_design(self) -> None:
+        """Drop the cached design matrix and its row blocks (built again when next asked for)."""
+        self.__dict__.pop("_design", None)
+        self.__dict__.pop("_blocks", None)
+
     def row_blocks(self, n_blocks: int) -> tuple[RowBlock, ...]:
         """The design matrix cut into ``n_blocks`` consecutive blocks of items (cached)."""
         cache: dict[int, tuple[RowBlock, ...]] = self.__dict__.setdefault("_blocks", {})
@@ -225,10 +230,20 @@ def name_array(names: tuple[str, ...] | pa.Array | pa.ChunkedArray) -> pa.Array:
     return pa.array(names, pa.string())
 
 
-def positions(names: tuple[str, ...] | pa.Array, keys: list[str]) -> np.ndarray:
+def task_column(task: str, n: int) -> pa.Array:
+    """``task`` repeated ``n`` times as a string array (no Python list for large ``n``)."""
+    return pa.array([task] * n, pa.string()) if n < 10_000 else pa.repeat(task, n)
+
+
+def positions(
+    names: tuple[str, ...] | pa.Array, keys: list[str] | pa.Array | pa.ChunkedArray
+) -> np.ndarray:
     """Index of each key in ``names`` (``-1`` where absent)."""
-    found = pc.index_in(pa.array(keys, pa.string()), value_set=name_array(names))
-    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    key_array = (
+        keys if isinstance(keys, pa.Array | pa.ChunkedArray) else pa.array(keys, pa.string())
+    )
+    found = pc.fill_null(pc.index_in(name_array(key_array), value_set=name_array(names)), -1)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _as_string(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -320,7 +335,8 @@ def gold_table(gold: Any, has_task: bool) -> pa.Table | None:
     g = g.select(cols)
     for c in cols:
         g = g.set_column(g.column_names.index(c), c, _as_string(g[c]))
-    g = g.filter(pc.and_(pc.is_valid(g["item_id"]), pc.is_valid(g["label"])))
+    if g["item_id"].null_count or g["label"].null_count:  # filtering copies: only if needed
+        g = g.filter(pc.and_(pc.is_valid(g["item_id"]), pc.is_valid(g["label"])))
     if "task" in g.column_names:
         g = g.set_column(
             g.column_names.index("task"), "task", pc.fill_null(g["task"], DEFAULT_TASK)
@@ -346,13 +362,13 @@ def _prepare_coded(
             g = g.filter(pc.equal(g["task"], task))
         cats = categories.get(task) if isinstance(categories, Mapping) else categories
         where = f"task {task!r}: " if table.has_task else ""
-        gold_items, gold_labels = _gold_pairs(g, where)
-        chosen = _categories(cats, list(table.tasks[task].categories), gold_labels, where)
+        pairs = _gold_pairs(g, where)
+        chosen = _categories(cats, list(table.tasks[task].categories), pairs.label_names, where)
         try:
             coded = table.task(task, repeats, chosen)
         except UsageError as exc:
             raise UsageError(f"annotations: {where}{exc}") from None
-        out[task] = _task_data(coded, gold_items, gold_labels, notes, where, repeats)
+        out[task] = _task_data(coded, pairs, notes, where, repeats)
     if gold_t is not None and "task" in gold_t.column_names:
         unknown = set(pc.unique(gold_t["task"]).to_pylist()) - set(table.task_names)
         if unknown:
@@ -362,19 +378,49 @@ def _prepare_coded(
     return out, table.has_task, notes
 
 
-def _gold_pairs(gold: pa.Table | None, where: str) -> tuple[list[str], list[str]]:
-    """Gold items and labels of one task; an item with two gold labels is an error."""
+@dataclass(frozen=True)
+class GoldPairs:
+    """One task's gold rows (``item_id``, ``label`` as string arrays) and its distinct labels."""
+
+    items: pa.Array
+    labels: pa.Array
+    label_names: list[str]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.items)
+
+
+def _gold_pairs(gold: pa.Table | None, where: str) -> GoldPairs:
+    """Gold items and labels of one task; an item with two gold labels is an error.
+
+    The error names the first row (in file order) whose label differs from its
+    item's first gold label. Runs on Arrow and NumPy (no Python object per row).
+    """
     if gold is None or not gold.num_rows:
-        return [], []
-    gold_items = gold["item_id"].to_pylist()
-    gold_labels = gold["label"].to_pylist()
-    seen: dict[str, str] = {}
-    for it, lab in zip(gold_items, gold_labels, strict=True):
-        if seen.setdefault(it, lab) != lab:
-            raise UsageError(
-                f"gold: {where}item {it!r} has two gold labels ({seen[it]!r}, {lab!r})"
-            )
-    return gold_items, gold_labels
+        empty = pa.array([], pa.string())
+        return GoldPairs(empty, empty, [])
+    items = name_array(gold["item_id"])
+    labels = name_array(gold["label"])
+    item_codes = _first_seen_codes(items)
+    label_codes = _first_seen_codes(labels)
+    _, first_row = np.unique(item_codes, return_index=True)
+    first_label = label_codes[first_row]
+    clash = np.flatnonzero(label_codes != first_label[item_codes])
+    if len(clash):
+        j = int(clash[0])
+        first = labels[int(first_row[item_codes[j]])].as_py()
+        raise UsageError(
+            f"gold: {where}item {items[j].as_py()!r} has two gold labels "
+            f"({first!r}, {labels[j].as_py()!r})"
+        )
+    return GoldPairs(items, labels, [str(v) for v in pc.unique(labels).to_pylist()])
+
+
+def _first_seen_codes(values: pa.Array) -> np.ndarray:
+    """Codes of a string array's values, numbered in order of first appearance."""
+    encoded = pc.dictionary_encode(values)
+    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _categories(
@@ -401,23 +447,18 @@ def _code_task(
     repeats: str = "latest",
 ) -> TaskData:
     where = f"task {task!r}: " if prefix else ""
-    gold_items, gold_labels = _gold_pairs(gold, where)
+    pairs = _gold_pairs(gold, where)
     observed = pc.unique(part["label"]).to_pylist() if categories is None else []
-    cats = _categories(categories, observed, gold_labels, where)
+    cats = _categories(categories, observed, pairs.label_names, where)
     try:
         coded = encode_labels(part, categories=cats, repeats=repeats)
     except UsageError as exc:
         raise UsageError(f"annotations: {where}{exc}") from None
-    return _task_data(coded, gold_items, gold_labels, notes, where, repeats)
+    return _task_data(coded, pairs, notes, where, repeats)
 
 
 def _task_data(
-    coded: CodedLabels,
-    gold_items: list[str],
-    gold_labels: list[str],
-    notes: list[str],
-    where: str,
-    repeats: str,
+    coded: CodedLabels, gold: GoldPairs, notes: list[str], where: str, repeats: str
 ) -> TaskData:
     """One coded task with its gold codes, and the notes on what was set aside."""
     cats = coded.categories
@@ -432,15 +473,15 @@ def _task_data(
             f"{where}only one category ({cats[0]!r}): every item gets it with probability 1"
         )
     g = np.full(coded.n_items, -1, dtype=np.int64)
-    if gold_items:
-        idx = positions(coded.item_names, gold_items)
-        lab_idx = positions(coded.categories, gold_labels)
+    if gold.n_rows:
+        idx = positions(coded.item_names, gold.items)
+        lab_idx = positions(coded.categories, gold.labels)
         hit = idx >= 0
         g[idx[hit]] = lab_idx[hit]
-        unmatched = len({it for it, h in zip(gold_items, hit.tolist(), strict=True) if not h})
-        if unmatched:
+        if not hit.all():
+            unmatched = pc.count_distinct(gold.items.filter(pa.array(~hit))).as_py()
             notes.append(
-                f"{where}{unmatched:,} of {len(set(gold_items)):,} gold items have no annotations "
-                "and were ignored"
+                f"{where}{unmatched:,} of {pc.count_distinct(gold.items).as_py():,} gold items "
+                "have no annotations and were ignored"
             )
     return TaskData(coded=coded, gold=g)

@@ -34,6 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from opsloop.errors import UsageError
 from opsloop.inference._base import TaskData, argmax_with_ties, name_array
@@ -65,17 +67,22 @@ def gold_folds(est: BaseEstimator, n_folds: int, seed: int) -> dict[str, np.ndar
     ``seed`` and dealt to the folds in turn, so the folds do not depend on
     the order of the rows and differ in size by at most one.
     """
-    keys: list[tuple[str, str, int]] = []
-    for task, data in est.data_.items():
-        idx = np.flatnonzero(data.gold >= 0)
-        names = name_array(data.coded.item_names).take(idx).to_pylist() if len(idx) else []
-        keys.extend((task, str(n), int(i)) for n, i in zip(names, idx, strict=True))
-    keys.sort()
-    order = np.random.default_rng(seed).permutation(len(keys))
+    in_order: list[tuple[str, np.ndarray]] = []  # each task's gold items by item id
+    for task in sorted(est.data_):
+        idx = np.flatnonzero(est.data_[task].gold >= 0)
+        if len(idx):
+            names = name_array(est.data_[task].coded.item_names).take(pa.array(idx))
+            idx = idx[pc.sort_indices(names).to_numpy()]
+        in_order.append((task, idx))
+    n_keys = sum(len(idx) for _, idx in in_order)
+    order = np.random.default_rng(seed).permutation(n_keys)
+    fold_of_key = np.empty(n_keys, dtype=np.int64)
+    fold_of_key[order] = np.arange(n_keys) % n_folds  # the key at position p: fold p % k
     out = {task: np.full(data.n_items, -1, dtype=np.int64) for task, data in est.data_.items()}
-    for position, j in enumerate(order):
-        task, _, item = keys[j]
-        out[task][item] = position % n_folds
+    start = 0
+    for task, idx in in_order:
+        out[task][idx] = fold_of_key[start : start + len(idx)]
+        start += len(idx)
     return out
 
 

@@ -327,16 +327,10 @@ def fit_dawid_skene(
     n_ann = max(data.design().nnz, 1)
     gold = data.gold if data.has_gold else None
     k = data.n_classes
-    init = majority_init(data)
+    steps = _initial_steps(data, blocks)
     confusion = np.full((data.n_raters, k, k), 1.0 / k)
     skill: np.ndarray | None = None
     prior = np.full(k, 1.0 / k)
-    parts = [init[b.start : b.stop] for b in blocks]
-    steps = [
-        _Step(part, np.zeros((0, k)), 0.0, *_counts_of(b, part))
-        for b, part in zip(blocks, parts, strict=True)
-    ]
-    unclamped = init[data.gold >= 0] if gold is not None else None
     history: list[float] = []
     converged = False
     it = 0
@@ -345,19 +339,18 @@ def fit_dawid_skene(
         for it in range(1, n_iter + 1):  # noqa: B007 - the count is reported
             counts = _counts_array(_total([s.counts for s in steps]), k)
             totals = _total([s.class_totals for s in steps])
+            steps = []  # the previous posteriors are summed up: free them before the E-step
             if one_coin:
                 confusion, skill, prior = _one_coin_m_step(counts, totals, smoothing)
             else:
                 confusion, prior = _full_m_step(counts, totals, smoothing)
             steps = _e_steps(pool, blocks, gold, log_confusion_design(confusion), np.log(prior))
-            unclamped = _total_rows([s.unclamped for s in steps])
             history.append(-sum(s.loglik for s in steps) / n_ann)
             if loss_converged(history, tol):
                 converged = True
                 break
     post = _total_rows([s.posteriors for s in steps])
-    if gold is None and n_iter:
-        unclamped = post
+    unclamped = _last_unclamped(post, steps, gold, n_iter)
     if not one_coin:
         skill = np.einsum("rkk,k->r", confusion, prior)
     return TaskFit(
@@ -370,6 +363,32 @@ def fit_dawid_skene(
         prior=prior,
         unclamped=unclamped,
     )
+
+
+def _initial_steps(data: TaskData, blocks: tuple[RowBlock, ...]) -> list[_Step]:
+    """The majority-vote start cut into the blocks (views of one array)."""
+    init = majority_init(data)
+    k = init.shape[1]
+    parts = [init[b.start : b.stop] for b in blocks]
+    return [
+        _Step(part, np.zeros((0, k)), 0.0, *_counts_of(b, part))
+        for b, part in zip(blocks, parts, strict=True)
+    ]
+
+
+def _last_unclamped(
+    post: np.ndarray, steps: list[_Step], gold: np.ndarray | None, n_iter: int
+) -> np.ndarray | None:
+    """The gold items' posteriors before clamping, from the last E-step.
+
+    Without gold they are the posteriors; with ``n_iter=0`` no E-step ran and
+    they are the majority-vote start's rows (``None`` without gold).
+    """
+    if not n_iter:
+        return post[gold >= 0] if gold is not None else None
+    if gold is None:
+        return post
+    return _total_rows([s.unclamped for s in steps])
 
 
 def _total_rows(parts: list[np.ndarray]) -> np.ndarray:

@@ -27,7 +27,14 @@ import numpy as np
 import pyarrow as pa
 
 from opsloop.errors import UsageError
-from opsloop.inference._base import TaskData, TaskFit, argmax_with_ties, name_array, prepare
+from opsloop.inference._base import (
+    TaskData,
+    TaskFit,
+    argmax_with_ties,
+    name_array,
+    prepare,
+    task_column,
+)
 
 
 class BaseEstimator(ABC):
@@ -138,9 +145,7 @@ class BaseEstimator(ABC):
 
     def _with_task(self, columns: dict[str, Any], task: str, n: int) -> pa.Table:
         if self._has_task:
-            columns["task"] = (
-                pa.array([task] * n, pa.string()) if n < 10_000 else pa.repeat(task, n)
-            )
+            columns["task"] = task_column(task, n)
         return pa.table(columns)
 
     def _build_labels(self) -> pa.Table:

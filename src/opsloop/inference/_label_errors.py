@@ -33,7 +33,8 @@ The relabel list is every item ordered by ascending quality (ties by item id).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,25 +42,42 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from opsloop.errors import UsageError
-from opsloop.inference._base import TaskData, name_array, positions, to_arrow
+from opsloop.inference._base import TaskData, name_array, positions, task_column, to_arrow
 from opsloop.inference._estimator import BaseEstimator
+
+
+@dataclass(frozen=True)
+class TaskScores:
+    """One task's coded annotations with the posteriors the scores come from."""
+
+    task: str
+    data: TaskData
+    posteriors: np.ndarray
+    consensus: np.ndarray
 
 
 @dataclass(frozen=True)
 class LabelErrorRanking:
     """Quality scores in [0, 1] (low = likely wrong) and the ranked relabel list.
 
-    ``annotations``: ``[task,] item_id, rater_id, label, consensus, quality``;
+    ``annotations``: ``[task,] item_id, rater_id, label, consensus, quality``
+    (one row per annotation, built when first read);
     ``items``: ``[task,] item_id, consensus, quality, n_labels, n_disagree``;
     ``relabel``: ``items`` sorted by ascending quality, cut to ``top``.
     """
 
     method: str
     uses_predictions: bool
-    annotations: pa.Table
     items: pa.Table
     relabel: pa.Table
     notes: tuple[str, ...]
+    scores: tuple[TaskScores, ...] = field(default=(), repr=False, compare=False)
+    has_task: bool = False
+
+    @functools.cached_property
+    def annotations(self) -> pa.Table:
+        """Per-annotation quality ``T[i, l_ir]`` (module docstring), tasks one after the other."""
+        return pa.concat_tables([_annotation_table(s, self.has_task) for s in self.scores])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -165,7 +183,7 @@ def rank_label_errors(
             if col not in pred.column_names:
                 raise UsageError(f"predictions: missing column {col!r}")
     has_task = estimator._has_task
-    ann_parts, item_parts = [], []
+    scores = []
     for task, data in estimator.data_.items():
         post = estimator.fits_[task].posteriors
         if pred is not None and data.n_classes > 1:
@@ -173,46 +191,54 @@ def rank_label_errors(
             if missing:
                 notes.append(f"{missing:,} items have no prediction (model treated as uniform)")
             post = ensemble_posteriors(data, post, model)
-        c = data.coded
-        consensus = np.argmax(post, axis=1)
-        cats = pa.array(data.coded.categories, pa.string())
-        names = name_array(data.coded.item_names)
-        n_labels = np.bincount(c.items, minlength=data.n_items)
-        disagree = np.bincount(
-            c.items, weights=consensus[c.items] != c.labels, minlength=data.n_items
-        )
-        ann = {
-            "item_id": names.take(pa.array(c.items)),
-            "rater_id": name_array(c.rater_names).take(pa.array(c.raters)),
-            "label": cats.take(pa.array(c.labels)),
-            "consensus": cats.take(pa.array(consensus[c.items])),
-            "quality": pa.array(post[c.items, c.labels]),
-        }
-        items = {
-            "item_id": names,
-            "consensus": cats.take(pa.array(consensus)),
-            "quality": pa.array(post[np.arange(data.n_items), consensus]),
-            "n_labels": pa.array(n_labels.astype(np.int64)),
-            "n_disagree": pa.array(disagree.astype(np.int64)),
-        }
-        if has_task:
-            ann = {"task": pa.array([task] * len(c.items), pa.string()), **ann}
-            items = {"task": pa.array([task] * data.n_items, pa.string()), **items}
-        ann_parts.append(pa.table(ann))
-        item_parts.append(pa.table(items))
-    items_t = pa.concat_tables(item_parts)
+        scores.append(TaskScores(task, data, post, np.argmax(post, axis=1)))
+    items_t = pa.concat_tables([_item_table(s, has_task) for s in scores])
     keys = [("quality", "ascending"), ("item_id", "ascending")]
     if has_task:
         keys.append(("task", "ascending"))
     order = pc.sort_indices(items_t, sort_keys=keys)
-    relabel = items_t.take(order)
     if top is not None:
-        relabel = relabel.slice(0, max(top, 0))
+        order = order.slice(0, max(top, 0))  # only the rows kept are taken
     return LabelErrorRanking(
         method=name,
         uses_predictions=pred is not None,
-        annotations=pa.concat_tables(ann_parts),
         items=items_t,
-        relabel=relabel,
+        relabel=items_t.take(order),
         notes=tuple(notes),
+        scores=tuple(scores),
+        has_task=has_task,
     )
+
+
+def _item_table(scores: TaskScores, has_task: bool) -> pa.Table:
+    """``[task,] item_id, consensus, quality, n_labels, n_disagree`` of one task."""
+    data, consensus, c = scores.data, scores.consensus, scores.data.coded
+    cats = pa.array(c.categories, pa.string())
+    n_labels = np.bincount(c.items, minlength=data.n_items)
+    disagree = np.bincount(c.items[consensus[c.items] != c.labels], minlength=data.n_items)
+    items = {
+        "item_id": name_array(c.item_names),
+        "consensus": cats.take(pa.array(consensus)),
+        "quality": pa.array(scores.posteriors[np.arange(data.n_items), consensus]),
+        "n_labels": pa.array(n_labels.astype(np.int64)),
+        "n_disagree": pa.array(disagree.astype(np.int64)),
+    }
+    if has_task:
+        items = {"task": task_column(scores.task, data.n_items), **items}
+    return pa.table(items)
+
+
+def _annotation_table(scores: TaskScores, has_task: bool) -> pa.Table:
+    """``[task,] item_id, rater_id, label, consensus, quality`` of one task."""
+    c = scores.data.coded
+    cats = pa.array(c.categories, pa.string())
+    ann = {
+        "item_id": name_array(c.item_names).take(pa.array(c.items)),
+        "rater_id": name_array(c.rater_names).take(pa.array(c.raters)),
+        "label": cats.take(pa.array(c.labels)),
+        "consensus": cats.take(pa.array(scores.consensus[c.items])),
+        "quality": pa.array(scores.posteriors[c.items, c.labels]),
+    }
+    if has_task:
+        ann = {"task": task_column(scores.task, len(c.items)), **ann}
+    return pa.table(ann)

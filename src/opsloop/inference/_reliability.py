@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from opsloop.inference._base import name_array
+from opsloop.inference._base import TaskData, name_array
 from opsloop.inference._dawid_skene import soft_counts
 from opsloop.inference._estimator import BaseEstimator
 from opsloop.stats import normal_quantile, wilson_arrays
@@ -47,6 +47,45 @@ def spammer_score(confusion: np.ndarray) -> np.ndarray:
     total = np.sum(np.sum(confusion, axis=-2) ** 2, axis=-1)
     out: np.ndarray = np.clip((k * rows - total) / (k * (k - 1)), 0.0, 1.0)
     return out
+
+
+#: Values (draws × raters × K × K) of the Dirichlet draws held at a time: 8 MB of float64.
+DRAW_BLOCK_VALUES = 1_000_000
+
+
+def _sampled_spammer_scores(
+    rng: np.random.Generator, alpha: np.ndarray, n_draws: int
+) -> np.ndarray:
+    """Spammer scores (``n_draws × R``) of ``n_draws`` draws ``π_r[k, ·] ~ Dirichlet(α_r[k, ·])``.
+
+    Drawn a block of draws at a time (:data:`DRAW_BLOCK_VALUES`): the generator
+    fills the blocks in the order one ``rng.gamma(α, size=(n_draws, R, K, K))``
+    call would, so the scores (and the generator's state afterwards) are the same.
+    """
+    per_draw = max(alpha.size, 1)
+    step = max(DRAW_BLOCK_VALUES // per_draw, 1)
+    out = np.empty((n_draws, *alpha.shape[:-2]))
+    for start in range(0, n_draws, step):
+        n = min(step, n_draws - start)
+        draws = rng.gamma(alpha[None], 1.0, size=(n, *alpha.shape))
+        draws /= draws.sum(axis=-1, keepdims=True)
+        out[start : start + n] = spammer_score(draws)
+    return out
+
+
+def _gold_counts(data: TaskData) -> tuple[np.ndarray, np.ndarray]:
+    """Per rater: labels on gold items and how many of them equal gold (float64)."""
+    c = data.coded
+    if not data.has_gold:
+        return np.zeros(data.n_raters), np.zeros(data.n_raters)
+    gold_of_row = data.gold[c.items]
+    on_gold = gold_of_row >= 0
+    raters = c.raters[on_gold]
+    g_n = np.bincount(raters, minlength=data.n_raters).astype(np.float64)
+    g_ok = np.bincount(
+        raters, weights=(gold_of_row[on_gold] == c.labels[on_gold]), minlength=data.n_raters
+    )
+    return g_n, g_ok
 
 
 def rater_reliability(
@@ -73,17 +112,9 @@ def rater_reliability(
         acc_lo, acc_hi = wilson_arrays(correct, n, normal_quantile(confidence))
         alpha = soft_counts(data.design(), post) + 1.0
         score = spammer_score(alpha / alpha.sum(axis=2, keepdims=True))
-        draws = rng.gamma(alpha[None], 1.0, size=(n_draws, *alpha.shape))
-        draws /= draws.sum(axis=3, keepdims=True)
-        sampled = spammer_score(draws)
+        sampled = _sampled_spammer_scores(rng, alpha, n_draws)
         s_lo, s_hi = np.quantile(sampled, [tail, 1 - tail], axis=0)
-        on_gold = data.gold[c.items] >= 0
-        g_n = np.bincount(c.raters[on_gold], minlength=data.n_raters).astype(np.float64)
-        g_ok = np.bincount(
-            c.raters[on_gold],
-            weights=(data.gold[c.items] == c.labels)[on_gold],
-            minlength=data.n_raters,
-        )
+        g_n, g_ok = _gold_counts(data)
         g_lo, g_hi = wilson_arrays(g_ok, g_n, normal_quantile(confidence))
         has = g_n > 0
         cols: dict[str, Any] = {}
