@@ -19,8 +19,9 @@ estimators as Ibis queries (DuckDB, Spark) for data beyond one machine. On a wor
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from opsloop._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from opsloop.inference._api import (
@@ -154,15 +155,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module behind a public name on first use and keep the value."""
-    source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module 'opsloop.inference' has no attribute {name!r}")
-    value = getattr(importlib.import_module(source), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)
