@@ -13,6 +13,7 @@ from opsloop.cli._app import (
     dumps,
     err_console,
     note_set_aside,
+    one_blas_thread,
     open_workspace,
     progress_status,
     render_rows,
@@ -194,8 +195,10 @@ def agreement_cmd(
     default the latest of each is used and the number set aside is printed on stderr.
     With --intra, the repeats themselves are measured: self-agreement per rater.
     """
+    if not intra:  # the coefficients work on count patterns: no BLAS threads (before NumPy loads)
+        one_blas_thread()
     from opsloop.config import Taxonomy
-    from opsloop.io import read_labels, read_table, repeats_set_aside
+    from opsloop.io import read_labels
     from opsloop.metrics import agreement, agreement_sql
     from opsloop.metrics._registry import check_metric_ids
 
@@ -227,6 +230,8 @@ def agreement_cmd(
             policy = repeats or "latest"
             column_map = _column_map(item, rater, label)
             if dims or show_sql:  # slices and SQL need the file's other columns as a table
+                from opsloop.io import read_table, repeats_set_aside  # DuckDB: not for the codes
+
                 table = read_table(file, "annotations", column_map=column_map, repeats=policy)
                 set_aside = repeats_set_aside(table)
             else:  # item, rater, label and task coded once, in one scan of the file
@@ -285,21 +290,9 @@ def _task_levels(table: Any, tax: Taxonomy, option: str | None) -> TaskLevels:
 
 
 def _tasks(table: Any) -> tuple[str, ...]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    from opsloop._verbs import task_names_of
 
-    from opsloop.stats._encode import CodedAnnotations
-
-    if isinstance(table, CodedAnnotations):  # coded by io.read_labels
-        return table.task_names or ("label",)
-    from opsloop.monitor import task_names
-
-    if isinstance(table, pa.Table):
-        if "task" not in table.column_names:
-            return ("label",)
-        values = pc.unique(pc.fill_null(table["task"].cast(pa.string()), "label")).to_pylist()
-        return tuple(sorted(str(v) for v in values)) or ("label",)
-    return task_names(table)
+    return task_names_of(table)
 
 
 def _intra(

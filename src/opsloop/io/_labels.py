@@ -2,13 +2,16 @@
 
 ``opsloop infer FILE``, ``relabel FILE`` and ``agreement FILE`` use four columns
 (item, rater, label, task) and, to order repeat labels, ``submitted_at``.
-:func:`read_labels` reads only those, in one DuckDB scan of the file, checks them
-as :func:`~opsloop.io.read_table` does — a missing item, rater or label, a
-timestamp that does not parse, a label outside the task's taxonomy, repeats under
-the repeat policy — and codes them once: each string column is dictionary-encoded
-(one hash pass) and its dictionary sorted, so codes do not depend on row order;
-trimming and "empty means missing" are applied to the distinct values, not to
-every row. The other columns of the file are not read (nor checked).
+:func:`read_labels` reads only those, in one scan of the file — pyarrow's Parquet
+reader (:mod:`opsloop.io._label_columns`: rater, label and task codes straight
+from the file's dictionary pages), else DuckDB's scanner — checks them as
+:func:`~opsloop.io.read_table` does — a missing item, rater or label, a timestamp
+that does not parse, a label outside the task's taxonomy, repeats under the
+repeat policy — and codes them once: each string column is dictionary-encoded
+(one hash pass at most; none for a column in sorted order) and its dictionary
+sorted, so codes do not depend on row order; trimming and "empty means missing"
+are applied to the distinct values, not to every row. The other columns of the
+file are not read (nor checked).
 
 Anything the fast path does not handle — several files, the wide layout, a
 format other than CSV/TSV/Parquet, a tool export, a bad value, a repeat refused
@@ -20,36 +23,45 @@ are then coded by :func:`~opsloop.stats._encode.encode_tasks`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from opsloop.config import Taxonomy
+from opsloop.config import REPEAT_POLICIES, Taxonomy
 from opsloop.errors import OpsloopError
-from opsloop.io._batch import Layout, _check_extra_names
 from opsloop.io._columns import resolve_columns
-from opsloop.io._normalize import _typed
-from opsloop.io._read import check_policy, read_table, repeats_set_aside
+from opsloop.io._label_columns import (
+    NO_TIME,
+    TABLE,
+    TEXT_COLUMNS,
+    Codes,
+    LabelColumns,
+    code_label_columns,
+    parquet_label_columns,
+)
 from opsloop.io._readers import detect_format, quote_ident
-from opsloop.io._sources import open_source
 from opsloop.schema import CONTRACTS
 from opsloop.stats._encode import (
     DEFAULT_TASK,
     CodedAnnotations,
     CodedLabels,
+    arrow_mask,
     encode_tasks,
+    numpy_ints,
     string_codes,
 )
 
+if TYPE_CHECKING:
+    from opsloop.io._batch import Layout
+
+# DuckDB, the ingest checks and read_table load only when a file needs them (start-up time)
+
 FAST_FORMATS = ("csv", "tsv", "parquet")
-_TABLE = "annotations"
-_STRINGS = {"item_id": "i", "rater_id": "r", "label": "l", "task": "t"}
+_ALIASES = dict(zip(TEXT_COLUMNS, ("i", "r", "l", "t"), strict=True))
 # characters that may be trimmed (Unicode white space and space separators): a
 # dictionary value starting or ending with one is trimmed by DuckDB itself
 _SPACES = "".join(chr(c) for c in range(0x3001) if chr(c).isspace()) + "\u180e\u200b\ufeff"
@@ -81,7 +93,7 @@ def read_labels(
     >>> task.categories, task.labels.tolist(), coded.n_set_aside
     (('no',), [0, 0], 1)
     """
-    policy = check_policy(repeats)
+    policy = repeats if repeats in REPEAT_POLICIES else _check_policy(repeats)
     files = [paths] if isinstance(paths, Path) else list(paths)
     tax = taxonomy or Taxonomy()
     mapping = dict(column_map or {})
@@ -90,9 +102,17 @@ def read_labels(
         coded = _read_fast(files[0], options)
         if coded is not None:
             return coded
-    table = read_table(files, _TABLE, column_map=mapping, taxonomy=tax, layout=layout,
+    from opsloop.io._read import read_table, repeats_set_aside
+
+    table = read_table(files, TABLE, column_map=mapping, taxonomy=tax, layout=layout,
                        fmt=fmt, delimiter=delimiter, columns=columns, repeats=policy)  # fmt: skip
     return encode_tasks(table, repeats=policy, n_set_aside=repeats_set_aside(table))
+
+
+def _check_policy(repeats: str) -> str:
+    from opsloop.io._read import check_policy  # raises the engine's error naming the policies
+
+    return check_policy(repeats)
 
 
 @dataclass(frozen=True)
@@ -105,39 +125,69 @@ class _Options:
     columns: Sequence[str] | None
 
 
+class _Scratch:
+    """A scratch DuckDB connection, opened on first use (a Parquet file seldom needs one)."""
+
+    def __init__(self) -> None:
+        self._con: Any = None
+
+    @property
+    def con(self) -> Any:
+        if self._con is None:
+            import duckdb
+
+            self._con = duckdb.connect()
+            self._con.execute("SET enable_progress_bar = false")
+            self._con.execute("SET TimeZone = 'UTC'")
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+
+
 def _read_fast(path: Path, opts: _Options) -> CodedAnnotations | None:
     """The coded rows, or ``None`` when :func:`read_table` must read (and judge) the file."""
     try:
-        if detect_format(path, opts.fmt) not in FAST_FORMATS:
-            return None
+        file_format = detect_format(path, opts.fmt)
     except OpsloopError:
         return None
-    con = duckdb.connect()
+    if file_format not in FAST_FORMATS:
+        return None
+    scratch = _Scratch()
     try:
-        con.execute("SET enable_progress_bar = false")
-        con.execute("SET TimeZone = 'UTC'")
-        try:
-            return _coded_file(con, path, opts)
-        except OpsloopError:
-            return None  # read_table says what is wrong, with its line
+        columns = None
+        if file_format == "parquet":
+            columns = parquet_label_columns(path, opts.column_map, opts.columns)
+        if columns is None:
+            columns = _scanned_columns(scratch.con, path, opts)
+        if columns is None:
+            return None
+        return _coded_file(scratch, columns, opts)
+    except OpsloopError:
+        return None  # read_table says what is wrong, with its line
     finally:
-        con.close()
+        scratch.close()
         pa.default_memory_pool().release_unused()
 
 
 def _scan(con: Any, path: Path, opts: _Options) -> pa.Table | None:
     """One scan of the file: the used columns as text (``s``: epoch µs, ``bad``: unparsed)."""
-    source = open_source(con, path, _TABLE, "main.src0", fmt=opts.fmt,
+    from opsloop.io._batch import _check_extra_names
+    from opsloop.io._normalize import _typed
+    from opsloop.io._sources import open_source
+
+    source = open_source(con, path, TABLE, "main.src0", fmt=opts.fmt,
                          delimiter=opts.delimiter, columns=opts.columns)  # fmt: skip
     if source.format not in FAST_FORMATS or source.n_rejected_records:
         return None
-    res = resolve_columns(_TABLE, list(source.columns), dict(opts.column_map))
-    if any(c not in res.mapping for c in CONTRACTS[_TABLE].required):
+    res = resolve_columns(TABLE, list(source.columns), dict(opts.column_map))
+    if any(c not in res.mapping for c in CONTRACTS[TABLE].required):
         return None  # the wide layout, or a missing column: read_table decides
     _check_extra_names(source.file, res)
     types = {r[0]: str(r[1]) for r in con.execute(f"DESCRIBE {source.name}").fetchall()}
     selects = []
-    for canonical, alias in _STRINGS.items():
+    for canonical, alias in _ALIASES.items():
         if canonical in res.mapping:
             col = res.mapping[canonical]
             text = quote_ident(col) if types[col].upper() == "VARCHAR" else (
@@ -145,10 +195,10 @@ def _scan(con: Any, path: Path, opts: _Options) -> pa.Table | None:
             selects.append(f"{text} AS {alias}")
     if "submitted_at" in res.mapping:
         col = res.mapping["submitted_at"]
-        spec = CONTRACTS[_TABLE].column("submitted_at")
+        spec = CONTRACTS[TABLE].column("submitted_at")
         if spec is None:  # pragma: no cover - the contract has it
             return None
-        expr = _typed(spec, quote_ident(col), types[col], _TABLE)
+        expr = _typed(spec, quote_ident(col), types[col], TABLE)
         selects.append(f"epoch_us({expr.value}) AS s")
         bad = " OR ".join(f"({cond})" for cond, _ in expr.problems) or "false"
         selects.append(f"coalesce({bad}, false) AS bad")
@@ -158,11 +208,8 @@ def _scan(con: Any, path: Path, opts: _Options) -> pa.Table | None:
     return result
 
 
-Codes = tuple[np.ndarray, pa.Array]
-
-
-def _coded_file(con: Any, path: Path, opts: _Options) -> CodedAnnotations | None:
-    """Scan, check and code the file under the policy; ``None`` at the first problem."""
+def _scanned_columns(con: Any, path: Path, opts: _Options) -> LabelColumns | None:
+    """DuckDB's scan of the file, coded; ``None`` when read_table must judge it."""
     rows = _scan(con, path, opts)
     if rows is None or rows.num_rows == 0:
         return None
@@ -170,43 +217,33 @@ def _coded_file(con: Any, path: Path, opts: _Options) -> CodedAnnotations | None
         return None  # a timestamp that does not parse
     times = None
     if "s" in rows.column_names:
-        times = rows["s"].fill_null(np.iinfo(np.int64).min).to_numpy().astype(np.int64)
-    coded = _coded_columns(con, rows)
-    del rows  # the scanned strings: only their codes are kept
-    if coded is None:
+        times = numpy_ints(rows["s"], fill=NO_TIME).astype(np.int64)
+    task = rows["t"] if "t" in rows.column_names else None
+    return code_label_columns(rows["i"], rows["r"], rows["l"], task, times)
+
+
+def _coded_file(
+    scratch: _Scratch, columns: LabelColumns, opts: _Options
+) -> CodedAnnotations | None:
+    """Check and code the columns under the policy; ``None`` at the first problem."""
+    if columns.items is not None and len(columns.items[0]) == 0:
+        return None  # no rows: read_table says so
+    items = _trimmed(scratch, columns.items, None)
+    raters = _trimmed(scratch, columns.raters, None)
+    labels = _trimmed(scratch, columns.labels, None)
+    tasks = _trimmed(scratch, columns.tasks, DEFAULT_TASK)
+    if items is None or raters is None or labels is None or tasks is None:
         return None  # a missing item, rater or label
-    items, raters, labels, tasks = coded
     if not _in_taxonomy(labels, tasks, opts.taxonomy):
         return None
     key = _pair_keys(items, raters, tasks)
-    kept = None if key is None else _kept_rows(key, times, opts.policy)
+    kept = None if key is None else _kept_rows(key, items[0], columns.times, opts.policy)
     if kept is None:
         return None  # a repeat the policy "error" refuses (read_table names each one)
     keep, n_set_aside = kept
-    del key, times
+    del key
     tasks_coded = _split_tasks(items, raters, labels, tasks, keep)
     return CodedAnnotations(tasks_coded, True, opts.policy, n_set_aside)
-
-
-def _coded_columns(con: Any, rows: pa.Table) -> tuple[Codes, Codes, Codes, Codes] | None:
-    """Item, rater, label and task codes (items in a second thread); ``None`` if one is missing."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        item_job = pool.submit(_raw_codes, rows["i"], None)
-        raters = _raw_codes(rows["r"], None)
-        labels = _raw_codes(rows["l"], None)
-        tasks = (
-            _raw_codes(rows["t"], DEFAULT_TASK)
-            if "t" in rows.column_names
-            else (np.zeros(0, np.int64), pa.array([DEFAULT_TASK]))  # one task: no codes
-        )
-        items = item_job.result()
-    items = _trimmed(con, items, None)
-    raters = _trimmed(con, raters, None)
-    labels = _trimmed(con, labels, None)
-    tasks = _trimmed(con, tasks, DEFAULT_TASK)
-    if items is None or raters is None or labels is None or tasks is None:
-        return None
-    return items, raters, labels, tasks
 
 
 def _pair_keys(items: Codes, raters: Codes, tasks: Codes) -> np.ndarray | None:
@@ -221,20 +258,7 @@ def _pair_keys(items: Codes, raters: Codes, tasks: Codes) -> np.ndarray | None:
     return key
 
 
-def _raw_codes(column: pa.ChunkedArray, missing: str | None) -> Codes | None:
-    """Codes into the sorted distinct values as given; a null becomes ``missing``.
-
-    Without ``missing`` a null gives ``None`` (a missing value). Runs on pyarrow
-    and numpy only, so two columns can be coded at once.
-    """
-    if column.null_count:
-        if missing is None:
-            return None
-        column = pc.fill_null(column, missing)
-    return string_codes(column)
-
-
-def _trimmed(con: Any, coded: Codes | None, missing: str | None) -> Codes | None:
+def _trimmed(scratch: _Scratch, coded: Codes | None, missing: str | None) -> Codes | None:
     """``coded`` with its values trimmed as DuckDB trims them, an empty value being missing.
 
     Only the distinct values are looked at; the rare column that needs it is
@@ -243,9 +267,12 @@ def _trimmed(con: Any, coded: Codes | None, missing: str | None) -> Codes | None
     if coded is None or not len(coded[1]):
         return coded
     codes, names = coded
-    untrimmed = pc.any(pc.not_equal(pc.utf8_trim(names, characters=_SPACES), names)).as_py()
-    if not untrimmed and pc.min(pc.utf8_length(names)).as_py() > 0:
+    size = pc.binary_length(names)  # trimming shortens a value or leaves it as it is
+    untrimmed = pc.any(pc.not_equal(pc.binary_length(pc.utf8_trim(names, characters=_SPACES)),
+                                    size)).as_py()  # fmt: skip
+    if not untrimmed and pc.min(size).as_py() > 0:
         return coded
+    con = scratch.con
     con.register("__opsloop_names", pa.table({"v": names}))
     try:
         clean = con.execute(
@@ -253,11 +280,9 @@ def _trimmed(con: Any, coded: Codes | None, missing: str | None) -> Codes | None
         ).to_arrow_table()["v"]
     finally:
         con.unregister("__opsloop_names")
-    if clean.null_count:
-        if missing is None:
-            return None
-        clean = pc.fill_null(clean, missing)
-    remap, merged = string_codes(clean)
+    if clean.null_count and missing is None:
+        return None
+    remap, merged = string_codes(clean, missing=missing)
     return remap[codes], merged
 
 
@@ -284,7 +309,7 @@ def _in_taxonomy(labels: Codes, tasks: Codes, taxonomy: Taxonomy) -> bool:
 
 
 def _kept_rows(
-    key: np.ndarray, times: np.ndarray | None, policy: str
+    key: np.ndarray, items: np.ndarray, times: np.ndarray | None, policy: str
 ) -> tuple[np.ndarray | None, int] | None:
     """(row mask the policy keeps, or None for all; rows set aside); None if refused.
 
@@ -292,12 +317,10 @@ def _kept_rows(
     without one is oldest), then the later row of the file; ``first`` the oldest,
     then the earlier row; ``keep-all`` every row; ``error`` refuses any repeat.
     """
+    if policy == "keep-all" or not _any_repeat(key, items):
+        return None, 0
     ordered = np.sort(key)
     repeated = ordered[1:] == ordered[:-1]
-    if not repeated.any():
-        return None, 0
-    if policy == "keep-all":
-        return None, 0
     if policy == "error":
         return None
     dup_keys = np.unique(ordered[1:][repeated])
@@ -315,6 +338,26 @@ def _kept_rows(
     return keep, len(rows) - len(winners)
 
 
+_NEAR = 8  # rows of one item compared with each other, at most, before sorting instead
+
+
+def _any_repeat(key: np.ndarray, items: np.ndarray) -> bool:
+    """Whether a (task, item, rater) ``key`` occurs twice.
+
+    In a file in item order the rows of an item are together, so a repeat lies
+    within an item's ``r_i`` rows: comparing each row with the next ``max r_i − 1``
+    ones decides (a few passes instead of a sort); otherwise the keys are sorted.
+    """
+    if len(key) < 2:
+        return False
+    if bool((items[1:] >= items[:-1]).all()):
+        most = int(np.bincount(items).max())
+        if most <= _NEAR:
+            return any(bool((key[d:] == key[:-d]).any()) for d in range(1, most))
+    ordered = np.sort(key)
+    return bool((ordered[1:] == ordered[:-1]).any())
+
+
 def _split_tasks(
     items: Codes, raters: Codes, labels: Codes, tasks: Codes, keep: np.ndarray | None
 ) -> dict[str, CodedLabels]:
@@ -322,13 +365,15 @@ def _split_tasks(
     names = tasks[1].to_pylist()
     columns = [c[0] if keep is None else c[0][keep] for c in (items, raters, labels)]
     task_codes = tasks[0] if keep is None or len(names) == 1 else tasks[0][keep]
+    # every value is used by some row until rows are set aside or split by task
+    compact = _compact if keep is not None or len(names) > 1 else _as_is
     out: dict[str, CodedLabels] = {}
     for t, name in enumerate(names):
         sel = None if len(names) == 1 else np.flatnonzero(task_codes == t)
         parts = [c if sel is None else c[sel] for c in columns]
-        item_codes, item_names = _compact(parts[0], items[1])
-        rater_codes, rater_names = _compact(parts[1], raters[1])
-        label_codes, categories = _compact(parts[2], labels[1])
+        item_codes, item_names = compact(parts[0], items[1])
+        rater_codes, rater_names = compact(parts[1], raters[1])
+        label_codes, categories = compact(parts[2], labels[1])
         out[str(name)] = CodedLabels(
             items=item_codes,
             raters=rater_codes,
@@ -341,10 +386,14 @@ def _split_tasks(
     return out
 
 
+def _as_is(codes: np.ndarray, names: pa.Array) -> Codes:
+    return codes, names
+
+
 def _compact(codes: np.ndarray, names: pa.Array) -> Codes:
     """Codes into only the values used (order kept)."""
     used = np.bincount(codes, minlength=len(names)) > 0
     if used.all():
         return codes, names
     new = np.cumsum(used) - 1
-    return new[codes], names.filter(pa.array(used))
+    return new[codes], names.filter(arrow_mask(used))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from opsloop.metrics._kernel import (
     ItemCounts,
     compress,
     count_matrix,
+    item_patterns,
     nan_estimate,
     numeric_values,
     scores,
@@ -219,7 +221,7 @@ def _weights_for(metric: str, opts: _Options, cats: tuple[str, ...]) -> np.ndarr
     return weight_matrix(kind, scores(cats, numeric))
 
 
-def _estimate(metric: str, sl: _Slice, counts: np.ndarray, ic: ItemCounts,
+def _estimate(metric: str, sl: _Slice, counts: Callable[[], np.ndarray], ic: ItemCounts,
               opts: _Options) -> Estimate:
     q = len(sl.categories)
     if metric == "krippendorff_alpha":
@@ -234,7 +236,7 @@ def _estimate(metric: str, sl: _Slice, counts: np.ndarray, ic: ItemCounts,
             return nan_estimate(
                 f"{metric} needs exactly two raters (found {len(sl.rater_names)}); "
                 "use conger_kappa / fleiss_kappa for more")
-        both = counts.sum(axis=1) == 2
+        both = counts().sum(axis=1) == 2
         keep = both[sl.items]
         kept_items = np.cumsum(both) - 1
         items = kept_items[sl.items[keep]]
@@ -243,7 +245,7 @@ def _estimate(metric: str, sl: _Slice, counts: np.ndarray, ic: ItemCounts,
             return gwet_family("fleiss_kappa", compress(sub), w, opts.confidence)
         return conger_kappa(sub, items, sl.raters[keep], sl.labels[keep], w, opts.confidence)
     if metric == "conger_kappa":
-        return conger_kappa(counts, sl.items, sl.raters, sl.labels, w, opts.confidence)
+        return conger_kappa(counts(), sl.items, sl.raters, sl.labels, w, opts.confidence)
     kind = "gwet_ac1" if metric in ("gwet_ac1", "gwet_ac2") else metric
     return gwet_family(kind, ic, w, opts.confidence)
 
@@ -269,10 +271,10 @@ def _record(metric: str, sl: _Slice, est: Estimate, opts: _Options, singles: int
 
 def _slice_records(sl: _Slice, metrics: Sequence[str], opts: _Options) -> list[MetricRecord]:
     q = len(sl.categories)
-    counts = count_matrix(sl.items, sl.labels, sl.n_items, q)
-    ic = compress(counts)
-    r = counts.sum(axis=1)
+    ic, r = item_patterns(sl.items, sl.labels, sl.n_items, q)
     singles = int((r == 1).sum())
+    # the item × category matrix, for the coefficients that need more than its patterns
+    counts = cache(lambda: count_matrix(sl.items, sl.labels, sl.n_items, q))
     out: list[MetricRecord] = []
     if sl.n_items == 0:
         empty = nan_estimate("empty slice: no annotations")
@@ -297,7 +299,7 @@ def _slice_records(sl: _Slice, metrics: Sequence[str], opts: _Options) -> list[M
                 out.append(replace(rec, slice={**sl.key, "label": lst.category}))
         elif spec.per == "rater":
             if rater_stats is None:
-                rater_stats = rater_agreement(counts, sl.items, sl.raters, sl.labels,
+                rater_stats = rater_agreement(counts(), sl.items, sl.raters, sl.labels,
                                               sl.rater_names, confidence=opts.confidence)
             peers, cons = rater_stats
             for st in peers if m == "rater_peer_agreement" else cons:

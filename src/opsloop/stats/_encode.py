@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -60,9 +61,84 @@ class CodedLabels:
         return len(self.categories)
 
 
+def numpy_ints(array: pa.Array | pa.ChunkedArray, fill: int | None = None) -> np.ndarray:
+    """The values of an integer (or boolean) Arrow array as NumPy, read from its buffers.
+
+    A null becomes ``fill`` (integers then come as int64; without ``fill``, an
+    array with nulls raises :class:`ValueError`). No copy for an integer array
+    without nulls in one chunk (the view is read-only). pyarrow's own
+    conversions (``to_numpy``, ``pa.array``, ``pa.scalar``) import pandas on
+    first use, a third of a second at start-up; these helpers go through the
+    buffers instead.
+
+    >>> numpy_ints(pa.chunked_array([[3, None], [5]]), fill=-1).tolist()
+    [3, -1, 5]
+    """
+    if isinstance(array, pa.ChunkedArray):
+        parts = [numpy_ints(c, fill) for c in array.chunks]
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts) if parts else np.zeros(0, _numpy_type(array.type))
+    n, offset = len(array), array.offset
+    buffers = array.buffers()
+    dtype = _numpy_type(array.type)
+    if n == 0 or buffers[1] is None:
+        values = np.zeros(n, dtype)
+    elif pa.types.is_boolean(array.type):
+        values = _bits(buffers[1], offset, n)
+    else:
+        values = np.frombuffer(buffers[1], dtype=dtype, count=n, offset=offset * dtype.itemsize)
+    if not array.null_count:
+        return values
+    if fill is None:
+        raise ValueError("the array holds nulls and no fill value was given")
+    if values.dtype != np.bool_:
+        values = values.astype(np.int64)  # room for the fill value (e.g. -1 in unsigned codes)
+    return np.where(_bits(buffers[0], offset, n), values, fill)
+
+
+def _numpy_type(arrow_type: pa.DataType) -> np.dtype[Any]:
+    if pa.types.is_boolean(arrow_type):
+        return np.dtype(np.bool_)
+    if not pa.types.is_integer(arrow_type):
+        raise TypeError(f"not an integer array: {arrow_type}")
+    kind = "i" if pa.types.is_signed_integer(arrow_type) else "u"
+    return np.dtype(f"{kind}{arrow_type.bit_width // 8}")
+
+
+def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:
+    raw = np.frombuffer(buffer, dtype=np.uint8)
+    return np.unpackbits(raw, count=offset + n, bitorder="little")[offset:].astype(np.bool_)
+
+
+def arrow_ints(values: np.ndarray) -> pa.Array:
+    """An int64 Arrow array over ``values`` (see :func:`numpy_ints`: no pandas)."""
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
+
+
+def arrow_mask(mask: np.ndarray) -> pa.Array:
+    """A boolean Arrow array of ``mask`` (e.g. for ``filter``), without pandas."""
+    bits = np.packbits(np.asarray(mask, dtype=np.bool_), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, pa.py_buffer(bits)])
+
+
+def arrow_strings(values: Sequence[str]) -> pa.Array:
+    """A string Arrow array of ``values``, without pandas.
+
+    >>> arrow_strings(["a", "bc"]).to_pylist()
+    ['a', 'bc']
+    """
+    data = [v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum([len(d) for d in data], dtype=np.int64)
+    return pa.Array.from_buffers(pa.string(), len(data),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])  # fmt: skip
+
+
 def _as_string_array(column: pa.ChunkedArray | pa.Array) -> pa.Array | pa.ChunkedArray:
     if isinstance(column, pa.ChunkedArray) and column.num_chunks == 0:
-        column = pa.array([], column.type)
+        column = pa.chunked_array([], column.type).combine_chunks()
     elif isinstance(column, pa.ChunkedArray) and (
         column.num_chunks == 1 or pa.types.is_dictionary(column.type)
     ):
@@ -76,49 +152,129 @@ def _as_string_array(column: pa.ChunkedArray | pa.Array) -> pa.Array | pa.Chunke
     return column
 
 
+def _with_missing(
+    column: pa.Array | pa.ChunkedArray, missing: str | None
+) -> pa.Array | pa.ChunkedArray:
+    """``column`` with its nulls as ``missing`` (a dictionary gains the value)."""
+    if not column.null_count or missing is None:
+        return column
+    if not pa.types.is_dictionary(column.type):
+        return pc.fill_null(column, arrow_strings([missing])[0])
+    dictionary = pa.concat_arrays([column.dictionary, arrow_strings([missing])])
+    indices = numpy_ints(column.indices, fill=len(column.dictionary)).astype(np.int32)
+    return pa.DictionaryArray.from_arrays(
+        pa.Array.from_buffers(pa.int32(), len(indices), [None, pa.py_buffer(indices)]), dictionary
+    )
+
+
 def _codes(
-    column: pa.ChunkedArray | pa.Array, order: list[str] | None = None
+    column: pa.ChunkedArray | pa.Array, order: list[str] | None = None, missing: str | None = None
 ) -> tuple[np.ndarray, pa.Array]:
     """Codes (int64) into a sorted (or given) dictionary of strings, and the dictionary."""
-    column = _as_string_array(column)
+    column = _with_missing(_as_string_array(column), missing)
     if order is not None:
         values = pc.cast(column, pa.string()) if pa.types.is_dictionary(column.type) else column
-        index = pc.index_in(values, value_set=pa.array(order, pa.string()))
-        codes = index.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        return codes, pa.array(order, pa.string())
-    encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+        given = arrow_strings(order)
+        index = pc.index_in(values, value_set=given)
+        return numpy_ints(index, fill=-1).astype(np.int64), given
+    if pa.types.is_dictionary(column.type):
+        return _dictionary_codes(column.dictionary, numpy_ints(column.indices))
+    runs = _sorted_runs(column)
+    if runs is not None:
+        return runs
+    encoded = pc.dictionary_encode(column)
     if isinstance(encoded, pa.ChunkedArray):
         # chunks share one memo table: the last chunk's dictionary holds every value
         dictionary = encoded.chunk(encoded.num_chunks - 1).dictionary
-        indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
+        indices = numpy_ints(pa.chunked_array([c.indices for c in encoded.chunks]))
     else:
-        dictionary = encoded.dictionary
-        indices = encoded.indices.to_numpy(zero_copy_only=False)
-    if pa.types.is_dictionary(column.type):
-        # a given dictionary may hold unused or repeated values: compact it
-        used = np.bincount(indices, minlength=len(dictionary)) > 0
-        uniq = pc.unique(dictionary.filter(pa.array(used)))
-        remap = pc.index_in(dictionary, value_set=uniq).fill_null(-1).to_numpy(zero_copy_only=False)
-        indices = remap[indices]
-        dictionary = uniq
-    # sort the dictionary so codes do not depend on row order
-    sorter = pc.sort_indices(dictionary).to_numpy()
+        dictionary, indices = encoded.dictionary, numpy_ints(encoded.indices)
+    return _sorted_dictionary(dictionary, indices)
+
+
+def _dictionary_codes(dictionary: pa.Array, indices: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+    """Codes of a dictionary-encoded column: the dictionary compacted (a given one may
+    hold unused or repeated values) and sorted; one pass over the rows."""
+    used = np.bincount(indices, minlength=len(dictionary)) > 0
+    if used.all() and len(pc.unique(dictionary)) == len(dictionary):
+        uniq, remap = dictionary, None
+    else:
+        uniq = pc.unique(dictionary.filter(arrow_mask(used)))
+        remap = numpy_ints(pc.index_in(dictionary, value_set=uniq), fill=-1)
+    rank, names = _sort_order(uniq)
+    if remap is not None:
+        return rank[remap][indices], names  # an unused value's code is never read
+    if bool((rank == np.arange(len(rank))).all()):  # already in order
+        return indices.astype(np.int64), names
+    return rank[indices], names
+
+
+def _sorted_dictionary(dictionary: pa.Array, indices: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+    """Sort the dictionary so codes do not depend on row order."""
+    rank, names = _sort_order(dictionary)
+    return rank[indices], names
+
+
+def _sort_order(dictionary: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Each value's rank in sorted order, and the sorted values."""
+    sorter = numpy_ints(pc.sort_indices(dictionary)).astype(np.int64)
     rank = np.empty(len(dictionary), dtype=np.int64)
     rank[sorter] = np.arange(len(dictionary), dtype=np.int64)
-    return rank[indices], dictionary.take(pa.array(sorter))
+    return rank, dictionary.take(arrow_ints(sorter))
 
 
-def string_codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+_PROBE = 64
+
+
+def _sorted_runs(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array] | None:
+    """Codes of a column already in sorted order (e.g. a file ordered by item), else ``None``.
+
+    The first value of each run of equal values is kept; when those are strictly
+    increasing the column is sorted, they are its distinct values in order and
+    a row's code is its run's number: comparing neighbours replaces hashing
+    every value. The first rows are looked at first, so an unsorted column
+    costs next to nothing.
+    """
+    n = len(column)
+    if n < 2 or column.null_count:
+        return None
+    head = column.slice(0, min(n, _PROBE))
+    if not _increasing(head, strict=False):
+        return None
+    starts = np.empty(n, dtype=np.bool_)
+    starts[0] = True
+    starts[1:] = numpy_ints(pc.not_equal(column.slice(1), column.slice(0, n - 1)))
+    names = column.filter(arrow_mask(starts))
+    if isinstance(names, pa.ChunkedArray):
+        names = names.combine_chunks()
+    if not _increasing(names, strict=True):
+        return None
+    first = np.flatnonzero(starts)
+    codes = np.repeat(np.arange(len(first), dtype=np.int64), np.diff(first, append=n))
+    return codes, names
+
+
+def _increasing(column: pa.Array | pa.ChunkedArray, *, strict: bool) -> bool:
+    n = len(column)
+    compare = pc.less if strict else pc.less_equal
+    return n < 2 or bool(pc.all(compare(column.slice(0, n - 1), column.slice(1))).as_py())
+
+
+def string_codes(
+    column: pa.ChunkedArray | pa.Array, missing: str | None = None
+) -> tuple[np.ndarray, pa.Array]:
     """Codes (int64) of a string column into its sorted dictionary of distinct values.
 
-    One hash pass (Arrow dictionary encoding), then the dictionary is sorted, so
-    the codes do not depend on row order. Nulls must have been removed.
+    One hash pass (Arrow dictionary encoding; none for a column already in
+    sorted order, or one read as a dictionary), then the dictionary is sorted,
+    so the codes do not depend on row order. A null is coded as ``missing``;
+    without it, nulls must have been removed.
 
-    >>> codes, names = string_codes(pa.array(["b", "a", "b"]))
+    >>> codes, names = string_codes(pa.chunked_array([["b", "a", None]]), missing="z")
     >>> codes.tolist(), names.to_pylist()
-    ([1, 0, 1], ['a', 'b'])
+    ([1, 0, 2], ['a', 'b', 'z'])
     """
-    return _codes(column)
+    return _codes(column, missing=missing)
 
 
 def _one_per_key(key: np.ndarray, repeats: str) -> np.ndarray | None:
@@ -168,7 +324,7 @@ def encode_labels(
         keep = pc.and_(
             pc.and_(pc.is_valid(cols[item]), pc.is_valid(cols[rater])), pc.is_valid(cols[label])
         )
-        row_index = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
+        row_index = np.flatnonzero(numpy_ints(keep))
         cols = cols.filter(keep)
     with ThreadPoolExecutor(max_workers=2) as pool:
         item_job = pool.submit(_codes, cols[item])
