@@ -64,7 +64,7 @@ def _read_inputs(
     repeats: str = "latest",
 ) -> tuple[CodedAnnotations, pa.Table | None, list[str] | None]:
     """The annotations coded once (io.read_labels: one scan of the file), gold as a table."""
-    from opsloop.io import parse_map_flags, read_labels, read_table
+    from opsloop.io import parse_map_flags, read_labels
 
     taxonomy = _taxonomy(labels)
     ann = read_labels(
@@ -73,6 +73,8 @@ def _read_inputs(
     note_set_aside(ann.n_set_aside, repeats)
     gold_t = None
     if gold is not None:
+        from opsloop.io import read_table  # DuckDB: only for a gold file
+
         gold_t = read_table(
             gold, "gold", column_map=parse_map_flags(gold_map), taxonomy=taxonomy, repeats=repeats
         )

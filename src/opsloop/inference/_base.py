@@ -19,12 +19,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 from opsloop.errors import UsageError
 from opsloop.stats import CodedLabels, encode_labels
@@ -52,6 +54,8 @@ def _row_view(design: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
     lo, hi = int(design.indptr[start]), int(design.indptr[stop])
     indptr = design.indptr[start : stop + 1] - lo
     shape = (stop - start, design.shape[1])
+    import scipy.sparse as sp  # loaded by the first fit, not by the import
+
     return sp.csr_matrix((design.data[lo:hi], design.indices[lo:hi], indptr), shape=shape)
 
 
@@ -135,6 +139,8 @@ class TaskData:
         cols = (c.raters * k + c.labels).astype(np.int32)
         rows = c.items.astype(np.int32)
         data = np.ones(len(rows), dtype=np.float64)
+        import scipy.sparse as sp  # loaded by the first fit, not by the import
+
         return sp.csr_matrix((data, (rows, cols)), shape=(self.n_items, self.n_raters * k))
 
     def vote_counts(self) -> np.ndarray:

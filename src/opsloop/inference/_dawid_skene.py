@@ -55,9 +55,12 @@ import contextlib
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 from opsloop.errors import UsageError
 from opsloop.inference._base import RowBlock, TaskData, TaskFit, clamp, loss_converged

@@ -59,7 +59,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
 from opsloop.errors import UsageError
 from opsloop.inference._base import TaskData, TaskFit, prepare
@@ -118,6 +117,14 @@ class MethodSelection:
             "candidates": [c.to_dict() for c in self.candidates],
             "notes": list(self.notes),
         }
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    """The logistic function (SciPy's ``expit``), SciPy loaded only when GLAD is scored."""
+    from scipy.special import expit
+
+    out: np.ndarray = expit(x)
+    return out
 
 
 def heldout_folds(coded: CodedLabels, n_folds: int, seed: int) -> np.ndarray:
@@ -211,7 +218,7 @@ def label_likelihoods(
         return out
     if method == "glad" and fit.skills is not None:
         return _symmetric(
-            expit(fit.skills[raters] / fit.extra["item_difficulty"][items]), labels, k
+            _expit(fit.skills[raters] / fit.extra["item_difficulty"][items]), labels, k
         )
     if method == "mace" and fit.skills is not None:
         theta = fit.skills[raters]
