@@ -24,13 +24,7 @@ from typing import TYPE_CHECKING
 from opsloop._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from opsloop.inference._api import (
-        METHOD_CHOICES,
-        METHODS,
-        InferenceResult,
-        infer_labels,
-        make_estimator,
-    )
+    from opsloop.inference._api import InferenceResult, infer_labels
     from opsloop.inference._base import TaskData, TaskFit
     from opsloop.inference._crossfit import GoldScore, cross_fitted_gold
     from opsloop.inference._dawid_skene import (
@@ -48,6 +42,7 @@ if TYPE_CHECKING:
     from opsloop.inference._label_errors import LabelErrorRanking, rank_label_errors
     from opsloop.inference._mace import MACE, mace_e_step, mace_m_step
     from opsloop.inference._majority import MajorityVote, WeightedMajorityVote
+    from opsloop.inference._registry import METHOD_CHOICES, METHODS, make_estimator
     from opsloop.inference._reliability import rater_confusion, rater_reliability, spammer_score
     from opsloop.inference._select import CandidateScore, MethodSelection, select_method
     from opsloop.inference._store import (
@@ -76,8 +71,8 @@ _SOURCES: dict[str, str] = {
     "InferenceResult": "opsloop.inference._api",
     "LabelErrorRanking": "opsloop.inference._label_errors",
     "MACE": "opsloop.inference._mace",
-    "METHODS": "opsloop.inference._api",
-    "METHOD_CHOICES": "opsloop.inference._api",
+    "METHODS": "opsloop.inference._registry",
+    "METHOD_CHOICES": "opsloop.inference._registry",
     "MajorityVote": "opsloop.inference._majority",
     "MethodSelection": "opsloop.inference._select",
     "OneCoinDawidSkene": "opsloop.inference._dawid_skene",
@@ -96,7 +91,7 @@ _SOURCES: dict[str, str] = {
     "m_step": "opsloop.inference._dawid_skene",
     "mace_e_step": "opsloop.inference._mace",
     "mace_m_step": "opsloop.inference._mace",
-    "make_estimator": "opsloop.inference._api",
+    "make_estimator": "opsloop.inference._registry",
     "one_coin_m_step": "opsloop.inference._dawid_skene",
     "rank_label_errors": "opsloop.inference._label_errors",
     "rater_confusion": "opsloop.inference._reliability",
