@@ -14,36 +14,84 @@ one label per (item, rater, task) unless ``repeats`` says otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+
 import ibis
 
 from opsloop.engine import Workspace
 
+Transform = Callable[[ibis.Value], ibis.Value]
 
-def _prefixed(table: ibis.Table, key: str, taken: set[str], prefix: str) -> ibis.Table:
+
+def _prefixed(
+    table: ibis.Table,
+    key: str,
+    taken: set[str],
+    prefix: str,
+    transform: Mapping[str, Transform],
+) -> ibis.Table:
     mapping = {}
     for col in table.columns:
         if col == key:
             continue
         name = col if col not in taken else f"{prefix}{col}"
-        mapping[name] = table[col]
+        mapping[name] = transform[name](table[col]) if name in transform else table[col]
         taken.add(name)
     return table.select(table[key], **mapping)
 
 
-def with_attributes(ws: Workspace, annotations: ibis.Table) -> ibis.Table:
+def attributes_of(
+    ws: Workspace,
+    table: str,
+    taken: Iterable[str],
+    transform: Mapping[str, Transform] | None = None,
+) -> ibis.Table | None:
+    """The ``items`` or ``raters`` table: its key and its other columns named as
+    :func:`with_attributes` names them next to the columns ``taken`` (``item_`` or
+    ``rater_`` prefix on a clash), with ``transform`` applied; ``None`` without it."""
+    if not ws.has_table(table):
+        return None
+    key, prefix = ("item_id", "item_") if table == "items" else ("rater_id", "rater_")
+    return _prefixed(ws.table(table), key, set(taken), prefix, transform or {})
+
+
+def with_attributes(
+    ws: Workspace,
+    annotations: ibis.Table,
+    transform: Mapping[str, Transform] | None = None,
+) -> ibis.Table:
     """``annotations`` (any table with the annotations' columns) with the item and rater
-    attributes joined on (left joins), named as in :func:`annotation_view`."""
+    attributes joined on (left joins), named as in :func:`annotation_view`.
+
+    ``transform`` maps attribute names to an expression applied to the item or rater
+    column before the join (e.g. a code in place of a string: the join then carries
+    the code, and each item's code is computed once, not once per annotation).
+    """
     out = annotations
-    if ws.has_table("items"):
-        items = _prefixed(ws.table("items"), "item_id", set(out.columns), "item_")
-        out = out.left_join(items, "item_id").select(
-            *[out[c] for c in out.columns], *[items[c] for c in items.columns if c != "item_id"]
-        )
-    if ws.has_table("raters"):
-        raters = _prefixed(ws.table("raters"), "rater_id", set(out.columns), "rater_")
-        out = out.left_join(raters, "rater_id").select(
-            *[out[c] for c in out.columns], *[raters[c] for c in raters.columns if c != "rater_id"]
-        )
+    for table, key in (("items", "item_id"), ("raters", "rater_id")):
+        attrs = attributes_of(ws, table, out.columns, transform)
+        if attrs is not None:
+            joined = out.left_join(attrs, key)
+            out = joined.select(*[joined[c] for c in out.columns],
+                                *[attrs[c] for c in attrs.columns if c != key])  # fmt: skip
+    return out
+
+
+def attribute_sources(ws: Workspace) -> dict[str, tuple[str, str]]:
+    """Each column of :func:`annotation_view` with the table and column it comes from
+    (``rater_locale`` -> ``("raters", "locale")``)."""
+    out: dict[str, tuple[str, str]] = {}
+    for table, key, prefix in (
+        ("annotations", "", ""),
+        ("items", "item_id", "item_"),
+        ("raters", "rater_id", "rater_"),
+    ):
+        if not ws.has_table(table):
+            continue
+        for c in ws.table(table).columns:
+            if c == key:
+                continue
+            out[c if c not in out else f"{prefix}{c}"] = (table, c)
     return out
 
 

@@ -97,6 +97,54 @@ def matched_counts_expr(predictions: ibis.Table, gold: ibis.Table,
     return j.group_by(["model_version", "task"]).aggregate(n=j.count())
 
 
+def pair_and_match_counts_expr(
+    predictions: ibis.Table, gold: ibis.Table, base: str, cand: str
+) -> ibis.Table:
+    """:func:`paired_counts_expr` and :func:`matched_counts_expr` in one pass.
+
+    Per gold row (item, task, gold label): how many predictions of each version
+    match it (``__nb``, ``__nc``) and their labels; then per ``(task, gold_label,
+    base_label, cand_label)``: ``__sb``/``__sc`` the matches of each version, ``n`` the
+    gold rows both versions labelled, and ``__most`` the largest match count — above
+    1 (a repeated prediction or gold row) the labels do not pair one to one, and
+    the two separate queries are needed.
+    """
+    p = predictions.filter(predictions.model_version.cast("string").isin([base, cand]))
+    p = p.select(item_id=p.item_id, task=_with_task(p), version=p.model_version.cast("string"),
+                 label=p.label.cast("string").fill_null(MISSING))  # fmt: skip
+    g = gold.filter(gold.label.notnull())
+    g = g.select(item_id=g.item_id, task=_with_task(g), gold_label=g.label.cast("string"))
+    j = p.join(g, ["item_id", "task"])
+    is_b, is_c = j.version == base, j.version == cand
+    per = j.group_by(["item_id", "task", "gold_label"]).aggregate(
+        __nb=is_b.cast("int64").sum(), __nc=is_c.cast("int64").sum(),
+        base_label=j.label.max(where=is_b), cand_label=j.label.max(where=is_c),
+    )  # fmt: skip
+    return per.group_by(["task", "gold_label", "base_label", "cand_label"]).aggregate(
+        __sb=per["__nb"].sum(), __sc=per["__nc"].sum(), n=per.count(),
+        __most=ibis.greatest(per["__nb"].max(), per["__nc"].max()),
+    )  # fmt: skip
+
+
+def _counts(pred: ibis.Table, gold: ibis.Table, base: str,
+            cand: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
+    """The rows of :func:`matched_counts_expr` and :func:`paired_counts_expr` (one query
+    when every prediction and gold row pairs one to one, see
+    :func:`pair_and_match_counts_expr`)."""
+    both = pair_and_match_counts_expr(pred, gold, base, cand).to_pyarrow().to_pylist()
+    if any(int(r["__most"] or 0) > 1 for r in both):
+        return (matched_counts_expr(pred, gold, (base, cand)).to_pyarrow().to_pylist(),
+                paired_counts_expr(pred, gold, base, cand).to_pyarrow().to_pylist())  # fmt: skip
+    matched: dict[tuple[str, Any], int] = defaultdict(int)
+    for r in both:
+        matched[(base, r["task"])] += int(r["__sb"] or 0)
+        matched[(cand, r["task"])] += int(r["__sc"] or 0)
+    rows = [{k: r[k] for k in ("task", "gold_label", "base_label", "cand_label", "n")}
+            for r in both if r["base_label"] is not None and r["cand_label"] is not None]  # fmt: skip
+    return ([{"model_version": v, "task": t, "n": n} for (v, t), n in matched.items() if n],
+            rows)  # fmt: skip
+
+
 def model_regression_findings(
     predictions: Any,
     gold: Any,
@@ -123,13 +171,12 @@ def model_regression_findings(
     require_columns(pred, ("item_id", "model_version", "label"), "predictions")
     require_columns(gold_t, ("item_id", "label"), "gold")
     base, cand = choose_versions(table_versions(pred), baseline, candidate, "predictions")
-    matched = matched_counts_expr(pred, gold_t, (base, cand)).to_pyarrow().to_pylist()
+    matched, rows = _counts(pred, gold_t, base, cand)
     for v in (base, cand):
         if not any(r["model_version"] == v for r in matched):
             raise UsageError(
                 f"no prediction of model version {v!r} matches a gold item (by item_id and task)"
             )
-    rows = paired_counts_expr(pred, gold_t, base, cand).to_pyarrow().to_pylist()
     if not rows:
         raise UsageError(f"no gold item was labelled by both {base!r} and {cand!r}: "
                          "a paired comparison needs the same items")  # fmt: skip

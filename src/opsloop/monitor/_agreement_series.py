@@ -300,6 +300,8 @@ def agreement_by_period(
     cats = sorted({c for scale in scales.values() for c in scale})
     if not cats:
         return out
+    if len(task_names) == 1:  # one task: a constant, not a column to group by
+        t = t.mutate(__task=ibis.literal(task_names[0]))
     periods, tasks, rows, mult = _patterns(t, cats)
     for name in task_names:
         scale = scales[name]

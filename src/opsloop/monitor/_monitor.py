@@ -48,7 +48,8 @@ from opsloop.monitor._agreement_series import (
     agreement_whole_period,
     period_label,
 )
-from opsloop.monitor._cube import Cube, FloatArray, task_names, workspace_cube
+from opsloop.monitor._cube import Cube, FloatArray
+from opsloop.monitor._cube_query import task_names, workspace_cube
 from opsloop.monitor._estimates import (
     Est,
     fmt,

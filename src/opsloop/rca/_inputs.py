@@ -12,7 +12,10 @@ Spark) and pulled as small Arrow tables:
   rater drift compares raters with their peers;
 * the **confusion table**: per period and combination of the cube's
   dimensions, the count of gold-judged annotations per gold label (truth) ×
-  given label: which two labels are now confused, and where.
+  given label: which two labels are now confused, and where. A workspace's
+  cube carries these counts per day (:class:`opsloop.monitor.JudgedPairs`, the
+  counts behind its gold sums), so the table is their weekly sum, with no
+  further query.
 
 Sizes on the ten-million-annotation demo (2.9M gold-judged annotations, ten
 dimensions): at the week grain the confusion table has 0.40M rows (0.20M
@@ -51,12 +54,13 @@ from opsloop.metrics._sums import (
 )
 from opsloop.monitor import (
     Cube,
-    audited_annotations,
+    JudgedPairs,
     join_truth_and_verdict,
     judged_annotations,
     judged_view,
     merge_groups,
     tenure_expr,
+    with_audit_sums,
     with_submission_weights,
     workspace_cube,
 )
@@ -475,6 +479,22 @@ def confusion_table(
     )
 
 
+def confusion_from_pairs(
+    pairs: JudgedPairs, levels: Mapping[str, tuple[str, ...]], grain: Grain
+) -> ConfusionTable:
+    """The :class:`ConfusionTable` of the cube's gold-judged pairs (``levels``: the cube's),
+    summed per week for the week grain; pairs without a gold or given label are left out."""
+    keep = (pairs.truth >= 0) & (pairs.label >= 0)
+    rows = pairs.select(keep)
+    rows = rows.weekly() if grain == "week" else rows
+    dims = tuple(rows.codes)
+    return ConfusionTable(
+        grain, rows.labels, dims, {d: levels[d] for d in dims},
+        {d: c.astype(np.int32) for d, c in rows.codes.items()}, rows.day.astype(np.int32),
+        rows.truth.astype(np.int32), rows.label.astype(np.int32), rows.n,
+    )  # fmt: skip
+
+
 def build_rca_inputs(
     view: ibis.Table,
     config: Config,
@@ -494,8 +514,10 @@ def build_rca_inputs(
     ``rater_view`` (default ``view``) is what the rater table is read from: any
     table with the annotations' and those rater columns. ``judged`` (the
     annotations of gold items with ``truth``, see :func:`judged_view`) is what
-    the confusion table is read from when given; ``raters`` is a rater table
-    already built (day or week grain, with at least those attributes).
+    the confusion table is read from when given, unless the cube carries the
+    gold-judged pairs (:class:`~opsloop.monitor.JudgedPairs`, from the same rows);
+    ``raters`` is a rater table already built (day or week grain, with at least
+    those attributes).
     """
     if grain not in ("day", "week"):
         raise UsageError(f"grain must be 'day' or 'week', not {grain!r}")
@@ -511,7 +533,9 @@ def build_rca_inputs(
         raters = rater_table(expr.to_pyarrow(), attrs, grain)
     confusion = None
     base = judged if judged is not None else view
-    if (gold is not None or judged is not None) and "submitted_at" in base.columns:
+    if cube.pairs is not None and cube.dated:
+        confusion = confusion_from_pairs(cube.pairs, cube.levels, grain)
+    elif (gold is not None or judged is not None) and "submitted_at" in base.columns:
         usable = [d for d in cube.dims if d in base.columns or d == "tenure"]
         if "tenure" in usable and "hired_at" not in base.columns and "tenure" not in base.columns:
             usable.remove("tenure")
@@ -574,25 +598,34 @@ def workspace_rater_table(
     ``attributes`` (rater columns, as named in the annotation view) and hire days.
     ``dated=False``: one whole-period row per rater.
 
-    The sums of :func:`rater_expr`, in three queries grouped by period and rater
-    alone: work over the stored annotations, gold sums over the annotations of
-    gold items, audit sums over the audited ones. The attributes, one value per
-    rater, come from the raters table afterwards (grouping ten million rows by
-    them cost more than the rest of the query).
+    The sums of :func:`rater_expr`, in two queries grouped by period and rater
+    alone: work and audit sums over the stored annotations (each annotation
+    carrying its audits' sums, :func:`opsloop.monitor.with_audit_sums`), gold sums
+    over the annotations of gold items. The attributes, one value per rater,
+    come from the raters table afterwards (grouping ten million rows by them cost
+    more than the rest of the query).
     """
     ann, config = ws.table("annotations"), ws.config
     multitask = len(tasks) > 1
+    work = with_submission_weights(ann, multitask)
+    audit_names: list[str] = []
+    if ws.has_table("audits"):
+        work, audit_names = with_audit_sums(work, ws.table("audits"))
+
+    def work_and_audits(b: ibis.Table) -> dict[str, ibis.Scalar]:
+        sums = sums_annotations(b, config, multitask)
+        sums |= {m: b[f"__{m}"].sum() for m in audit_names}
+        if audit_names and "aud_a" not in audit_names:  # no inclusion_prob: zero variance
+            sums |= {m: b["__aud_n"].sum() * 0.0 for m in ("aud_a", "aud_ay")}
+        return sums
 
     def grouped(t: ibis.Table, sums_of: SumsOf) -> ibis.Table:
         return _rater_grouped(t, config, sums_of, attributes=(), grain=grain, tasks=tasks,
                               dated=dated)  # fmt: skip
 
-    exprs = [grouped(with_submission_weights(ann, multitask),
-                     lambda b: sums_annotations(b, config, multitask))]  # fmt: skip
+    exprs = [grouped(work, work_and_audits)]
     if ws.has_table("gold"):
         exprs.append(grouped(judged_annotations(ann, ws.table("gold")), sums_gold))
-    if ws.has_table("audits"):
-        exprs.append(grouped(audited_annotations(ann, ws.table("audits")), _audit_sums))
     keys = ["__day", "rater_id", *([TASK] if multitask else [])]
     table = merge_groups([e.to_pyarrow() for e in exprs], keys)
     return with_rater_attributes(rater_table(table, (), grain), _rater_lookup(ws, attributes))

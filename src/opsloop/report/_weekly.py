@@ -44,7 +44,7 @@ from opsloop.monitor import (
     day_from_number,
 )
 from opsloop.preferences import workspace_preference_findings
-from opsloop.session import Change, Session
+from opsloop.session import Change, Session, release_freed_memory
 
 Progress = Callable[[int, int, str], None]
 AGREEMENT_DIMENSIONS = ("locale", "vendor")
@@ -143,8 +143,11 @@ def build_report(
     names (an ISO week ``2025-W11``, a day, …), or the whole period without dates.
 
     Every figure comes from one analysis run, ``session`` (a new one by default)."""
-    say: Progress = progress or (lambda _done, _total, _msg: None)
-    run = session or Session(ws)
+    return _build(ws, as_of, progress or (lambda _done, _total, _msg: None),
+                  session or Session(ws))  # fmt: skip
+
+
+def _build(ws: Workspace, as_of: str | None, say: Progress, run: Session) -> WeeklyReport:
     notes: list[str] = []
     tables = {name: ws.row_count(name) for name in ws.table_names()}
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
@@ -197,9 +200,11 @@ def build_report(
     say(6, STEPS, "model and preference data")
     loop: tuple[Finding, ...] = ()
     try:
-        loop = rank_findings(workspace_model_findings(ws) + workspace_preference_findings(ws))
+        with ws.analysis_settings():
+            loop = rank_findings(workspace_model_findings(ws) + workspace_preference_findings(ws))
     except OpsloopError as exc:
         notes.append(f"model and preference checks: {exc}")
+    release_freed_memory()
     inference = stored_inference(ws)
     if inference is None:
         notes.append(

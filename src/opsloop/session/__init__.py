@@ -4,6 +4,6 @@ agreement by slice and period, weekly changes and their root causes. The CLI and
 report go through it."""
 
 from opsloop.session._changes import Change, weekly_changes
-from opsloop.session._session import Session
+from opsloop.session._session import Session, release_freed_memory
 
-__all__ = ["Change", "Session", "weekly_changes"]
+__all__ = ["Change", "Session", "release_freed_memory", "weekly_changes"]

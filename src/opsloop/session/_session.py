@@ -16,9 +16,13 @@ through the same expressions); what is kept in memory are the aggregates,
 never the ten-million-row join itself (materialising it was slower than
 aggregating it and needed more memory than the run's budget). Each
 aggregate reads only the joins it needs: agreement and counts read the
-stored annotations alone; the rater table joins raters, gold and audits but
-not items; the confusion table joins gold first, then items, so the large
-item join runs on the judged rows only.
+stored annotations alone; the rater table joins gold and audits but not
+items; the cube joins the item and rater attributes as small codes, and its
+gold-judged label pairs (gold joined first, so the item join runs on the
+judged rows only) are also the confusion table root-cause analysis reads.
+The aggregates are built under the store's analysis settings
+(:meth:`~opsloop.engine.Workspace.analysis_settings`), and the memory a step
+freed is returned before the next one (:func:`release_freed_memory`).
 
 Usage: ``run = Session(Workspace.open(path))``, then ``run.monitor()``,
 ``run.scorecards(days)``, ``run.rca(kpi=…, before=…, after=…)``: the second
@@ -27,12 +31,16 @@ step reuses what the first aggregated.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import datetime as dt
+import functools
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar, cast
 
 import ibis
 import numpy as np
+import pyarrow as pa
 
 from opsloop.config import Config
 from opsloop.engine import Workspace
@@ -85,6 +93,31 @@ def _window(t: ibis.Table, days: DayRange | None) -> ibis.Table:
     return t.filter((t.submitted_at >= _timestamp(first)) & (t.submitted_at < _timestamp(stop)))
 
 
+def release_freed_memory() -> None:
+    """Hand the memory the last step freed back to the operating system.
+
+    The Arrow pool keeps freed buffers (query results) for reuse and the C heap
+    keeps freed blocks (glibc's ``malloc_trim`` returns them; elsewhere there is
+    nothing to call). A run's peak memory is the next engine query on top of what
+    the process still holds, so returning them lowers it (by a quarter of a
+    gigabyte on the 10m demo).
+    """
+    pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return cast(Callable[[int], int] | None, getattr(libc, "malloc_trim", None))
+
+
 class Session:
     """One analysis run over ``ws``: each shared aggregate built once, on first use.
 
@@ -101,7 +134,9 @@ class Session:
 
     def _cached(self, key: Hashable, build: Callable[[], T]) -> T:
         if key not in self._memo:
-            self._memo[key] = build()
+            with self.ws.analysis_settings():
+                self._memo[key] = build()
+            release_freed_memory()
         return cast(T, self._memo[key])
 
     # --- the shared joins ------------------------------------------------------------
@@ -258,7 +293,8 @@ class Session:
         level, the default bootstrap and seed)."""
         view = self.view
         cols = ["item_id", "rater_id", "label", *[c for c in ("task", *dims) if c in view.columns]]
-        table = _window(view, days).select(*dict.fromkeys(cols)).to_pyarrow()
+        with self.ws.analysis_settings():
+            table = _window(view, days).select(*dict.fromkeys(cols)).to_pyarrow()
         levels, multitask = self.levels, len(self.tasks) > 1
         rows: list[dict[str, Any]] = []
         for dim in ("all", *dims):
@@ -278,8 +314,9 @@ class Session:
         cube; the rest reads the stored annotations, no joins needed."""
         a = self.annotations
         t = a if stop is None else a.filter(a.submitted_at < _timestamp(stop))
-        row = t.aggregate(labels=t.count(), items=t.item_id.nunique(),
-                          raters=t.rater_id.nunique()).to_pyarrow().to_pylist()[0]  # fmt: skip
+        with self.ws.analysis_settings():
+            row = t.aggregate(labels=t.count(), items=t.item_id.nunique(),
+                              raters=t.rater_id.nunique()).to_pyarrow().to_pylist()[0]  # fmt: skip
         cube = self.cube()
         mask = None if stop is None else cube.day < stop
         handled = float(cube.rollup(mask=mask, measures=["sub_n"]).sums["sub_n"][0])
