@@ -32,7 +32,7 @@ from opsloop.io import ingest
 from opsloop.monitor import build_cube, judged_annotations, judged_view, workspace_cube
 from opsloop.monitor._cube import dense_key
 from opsloop.monitor._cube_arrays import merge_groups
-from opsloop.rca._inputs import workspace_rater_table
+from opsloop.rca._workspace_inputs import workspace_rater_table
 from opsloop.session import Session, release_freed_memory
 from opsloop.views import with_attributes
 

@@ -30,7 +30,8 @@ from opsloop.metrics import agreement, quality
 from opsloop.monitor import Cube, review_week
 from opsloop.monitor._agreement_series import _patterns, _patterns_by_column
 from opsloop.rca import rater_expr
-from opsloop.rca._inputs import rater_table, workspace_rater_table
+from opsloop.rca._inputs import rater_table
+from opsloop.rca._workspace_inputs import workspace_rater_table
 from opsloop.report import build_report, write_report
 from opsloop.session import Session
 from opsloop.views import annotation_view

@@ -34,13 +34,7 @@ from opsloop.monitor._cube_query import (
     workspace_cube,
 )
 from opsloop.monitor._kpis import CUBE_KPIS, KPIS, Estimates, KpiDef, estimate, kpi_def
-from opsloop.monitor._monitor import (
-    AgreementSource,
-    monitor,
-    monitor_cube,
-    monitor_workspace,
-    workspace_agreement,
-)
+from opsloop.monitor._monitor import monitor
 from opsloop.monitor._periods import (
     Period,
     day_from_number,
@@ -71,6 +65,12 @@ from opsloop.monitor._spc import (
 from opsloop.monitor._status import kpi_status, worst_status
 from opsloop.monitor._targets import series_target
 from opsloop.monitor._weeks import WeekReview, review_week
+from opsloop.monitor._workspace_monitor import (
+    AgreementSource,
+    monitor_cube,
+    monitor_workspace,
+    workspace_agreement,
+)
 
 __all__ = [
     "CUBE_KPIS",

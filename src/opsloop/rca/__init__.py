@@ -34,7 +34,6 @@ from opsloop.rca._inputs import (
     build_rca_inputs,
     confusion_expr,
     rater_expr,
-    rca_inputs,
 )
 from opsloop.rca._kitagawa import (
     DimensionDecomposition,
@@ -46,6 +45,7 @@ from opsloop.rca._kitagawa import (
 from opsloop.rca._raters import NewRaters, RaterChange, RaterDrift
 from opsloop.rca._rca import KpiValue, RcaResult, check_request, rca
 from opsloop.rca._slices import SliceChange, discover_slices
+from opsloop.rca._workspace_inputs import rca_inputs
 
 __all__ = [
     "Breakdown",

@@ -42,7 +42,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from opsloop.config import Config, TaskTaxonomy
-from opsloop.engine import Workspace
 from opsloop.errors import UsageError
 from opsloop.metrics import MISSING, gold_base
 from opsloop.metrics._sums import (
@@ -56,16 +55,10 @@ from opsloop.monitor import (
     Cube,
     JudgedPairs,
     join_truth_and_verdict,
-    judged_annotations,
-    judged_view,
-    merge_groups,
     tenure_expr,
-    with_audit_sums,
     with_submission_weights,
-    workspace_cube,
 )
 from opsloop.stats import week_monday
-from opsloop.views import rater_columns, rater_view, with_attributes
 
 Grain = Literal["day", "week"]
 IntArray = npt.NDArray[np.int64]
@@ -307,7 +300,7 @@ def _day(t: ibis.Table, grain: Grain) -> ibis.IntegerValue:
 SumsOf = Callable[[ibis.Table], dict[str, ibis.Scalar]]
 
 
-def _rater_grouped(
+def rater_grouped(
     t: ibis.Table,
     config: Config,
     sums_of: SumsOf,
@@ -368,7 +361,7 @@ def rater_expr(
         sums |= sums_gold(b) if gold is not None else {}
         return sums | (_audit_sums(b) if audits is not None else {})
 
-    return _rater_grouped(t, config, sums_of, attributes=attributes, grain=grain, tasks=tasks,
+    return rater_grouped(t, config, sums_of, attributes=attributes, grain=grain, tasks=tasks,
                           dated=dated)  # fmt: skip
 
 
@@ -406,7 +399,7 @@ def _encode(
     return levels, codes
 
 
-def _ints(table: pa.Table, name: str, fill: int) -> IntArray:
+def int_column(table: pa.Table, name: str, fill: int) -> IntArray:
     col = pc.fill_null(table[name].combine_chunks(), fill)
     out: IntArray = np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.int64)
     return out
@@ -425,14 +418,14 @@ def rater_table(table: pa.Table, attributes: Sequence[str], grain: Grain) -> Rat
     attrs = {a: tuple(table[a].take(pa.array(first)).to_pylist()) for a in attributes}
     hired = np.full(len(ids), NO_DAY, dtype=np.int64)
     if "__hired" in table.column_names:
-        hired = _ints(table, "__hired", NO_DAY)[first]
+        hired = int_column(table, "__hired", NO_DAY)[first]
     skip = {"__day", "rater_id", "__hired", TASK, *attributes}
     sums = {c: _floats(table, c) for c in table.column_names if c not in skip}
     tasks: tuple[str, ...] = ()
     task: IntArray | None = None
     if TASK in table.column_names:
         tasks, task = _encode(table[TASK])
-    return RaterTable(grain, ids, attrs, hired, rater, _ints(table, "__day", 0), sums, tasks,
+    return RaterTable(grain, ids, attrs, hired, rater, int_column(table, "__day", 0), sums, tasks,
                       task)  # fmt: skip
 
 
@@ -465,7 +458,7 @@ def confusion_table(
         if known is not None and (c < 0).any():
             got, c = _encode(table[d])
         lv[d], codes[d] = got, c[keep].astype(np.int32)
-    day = _ints(table, "__day", 0)[keep].astype(np.int32)
+    day = int_column(table, "__day", 0)[keep].astype(np.int32)
     return ConfusionTable(
         grain,
         labels,
@@ -543,109 +536,3 @@ def build_rca_inputs(
         confusion = confusion_table(expr.to_pyarrow(), usable, grain, cube.levels)
     versions = tuple(d for d in cube.dims if any(h in d.lower() for h in VERSION_HINTS))
     return RcaInputs(cube, raters, confusion, dims, versions)
-
-
-def workspace_rater_dims(ws: Workspace) -> list[str]:
-    """The annotation view's rater attributes root-cause analysis compares (and tenure)."""
-    return [d for d in rater_columns(ws) if d != "hired_at"] + ["tenure"]
-
-
-def _rater_lookup(ws: Workspace, attributes: Sequence[str]) -> pa.Table | None:
-    """One row per rater: its ``attributes`` (as named in the annotation view) and hire day
-    (``__hired``); ``None`` without a raters table."""
-    names = rater_columns(ws)
-    if not names:
-        return None
-    r = ws.table("raters")
-    cols: dict[str, ibis.Value] = {
-        a: r[names[a]].cast("string").fill_null(MISSING) for a in attributes if a in names
-    }
-    if names.get("hired_at") == "hired_at":
-        cols["__hired"] = (r.hired_at.epoch_seconds() // 86400).cast("int64")
-    out: pa.Table = r.select(rater_id=r.rater_id.cast("string"), **cols).to_pyarrow()
-    return out
-
-
-def with_rater_attributes(table: RaterTable, lookup: pa.Table | None) -> RaterTable:
-    """``table`` with each rater's attributes and hire day from ``lookup`` (the columns
-    besides ``rater_id`` and ``__hired`` are attributes; a rater not in it has
-    :data:`MISSING` attributes and an unknown hire day)."""
-    if lookup is None:
-        return table
-    row = {str(r): i for i, r in enumerate(lookup["rater_id"].to_pylist())}
-    where = np.array([row.get(r, -1) for r in table.rater_ids], dtype=np.int64)
-    found = where >= 0
-    attrs = {}
-    for a in (c for c in lookup.column_names if c not in ("rater_id", "__hired")):
-        values = lookup[a].to_pylist()
-        attrs[a] = tuple(values[i] if i >= 0 else MISSING for i in where)
-    hired = table.hired_day
-    if "__hired" in lookup.column_names:
-        days = np.append(_ints(lookup, "__hired", NO_DAY), NO_DAY)
-        hired = np.where(found, days[where], NO_DAY).astype(np.int64)
-    return replace(table, attributes=attrs, hired_day=hired)
-
-
-def workspace_rater_table(
-    ws: Workspace,
-    tasks: Sequence[str],
-    attributes: Sequence[str],
-    *,
-    grain: Grain = "day",
-    dated: bool = True,
-) -> RaterTable:
-    """The rater table of a workspace: sums per ``grain`` and rater (and task), with
-    ``attributes`` (rater columns, as named in the annotation view) and hire days.
-    ``dated=False``: one whole-period row per rater.
-
-    The sums of :func:`rater_expr`, in two queries grouped by period and rater
-    alone: work and audit sums over the stored annotations (each annotation
-    carrying its audits' sums, :func:`opsloop.monitor.with_audit_sums`), gold sums
-    over the annotations of gold items. The attributes, one value per rater,
-    come from the raters table afterwards (grouping ten million rows by them cost
-    more than the rest of the query).
-    """
-    ann, config = ws.table("annotations"), ws.config
-    multitask = len(tasks) > 1
-    work = with_submission_weights(ann, multitask)
-    audit_names: list[str] = []
-    if ws.has_table("audits"):
-        work, audit_names = with_audit_sums(work, ws.table("audits"))
-
-    def work_and_audits(b: ibis.Table) -> dict[str, ibis.Scalar]:
-        sums = sums_annotations(b, config, multitask)
-        sums |= {m: b[f"__{m}"].sum() for m in audit_names}
-        if audit_names and "aud_a" not in audit_names:  # no inclusion_prob: zero variance
-            sums |= {m: b["__aud_n"].sum() * 0.0 for m in ("aud_a", "aud_ay")}
-        return sums
-
-    def grouped(t: ibis.Table, sums_of: SumsOf) -> ibis.Table:
-        return _rater_grouped(t, config, sums_of, attributes=(), grain=grain, tasks=tasks,
-                              dated=dated)  # fmt: skip
-
-    exprs = [grouped(work, work_and_audits)]
-    if ws.has_table("gold"):
-        exprs.append(grouped(judged_annotations(ann, ws.table("gold")), sums_gold))
-    keys = ["__day", "rater_id", *([TASK] if multitask else [])]
-    table = merge_groups([e.to_pyarrow() for e in exprs], keys)
-    return with_rater_attributes(rater_table(table, (), grain), _rater_lookup(ws, attributes))
-
-
-def rca_inputs(ws: Workspace, cube: Cube | None = None, *, grain: Grain = "week") -> RcaInputs:
-    """The inputs of :func:`opsloop.rca.rca` for a workspace (the cube is built when not given)."""
-    if cube is None:
-        cube = workspace_cube(ws)
-    dims = workspace_rater_dims(ws)
-    raters = workspace_rater_table(ws, cube.tasks, [d for d in dims if d in cube.dims])
-    return build_rca_inputs(
-        with_attributes(ws, ws.table("annotations")),
-        ws.config,
-        cube=cube,
-        gold=ws.table("gold") if ws.has_table("gold") else None,
-        audits=ws.table("audits") if ws.has_table("audits") else None,
-        rater_dims=dims,
-        grain=grain,
-        rater_view=rater_view(ws),
-        judged=judged_view(ws),
-        raters=raters,
-    )

@@ -69,9 +69,9 @@ from opsloop.monitor import (
 )
 from opsloop.monitor._agreement_series import AGREEMENT_KPIS
 from opsloop.monitor._cube import MEASURES
-from opsloop.monitor._monitor import check_monitor_request
+from opsloop.monitor._workspace_monitor import check_monitor_request
 from opsloop.rca import RaterTable, RcaInputs, RcaResult, build_rca_inputs, rca
-from opsloop.rca._inputs import workspace_rater_dims, workspace_rater_table
+from opsloop.rca._workspace_inputs import workspace_rater_dims, workspace_rater_table
 from opsloop.session._changes import Change, weekly_changes
 from opsloop.views import rater_columns, rater_view, with_attributes
 
