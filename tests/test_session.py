@@ -343,3 +343,34 @@ def test_agreement_by_slice_is_agreement_on_the_week(
         assert (row["ci_low"], row["ci_high"]) == pytest.approx(
             (rec.ci_low, rec.ci_high), abs=1e-12
         )
+
+
+def test_reading_reads_the_catalog_once_and_sees_derived_writes(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    root = tmp_path / "ws"
+    shutil.copytree(workspace, root)
+    ws = Workspace.open(root)
+    asked = {"n": 0}
+    real = type(ws.backend()).list_tables
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        asked["n"] += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(ws.backend()), "list_tables", counted)
+    try:
+        with ws.reading():
+            names = [ws.has_table(t) for t in ("annotations", "gold", "audits")]
+            ws.table("annotations"), ws.table("annotations")
+            assert asked["n"] == 1 and names == [True, True, False]
+            ws.write_derived("scratch_result", pa.table({"x": [1, 2]}))
+            assert "scratch_result" in ws.derived_table_names()
+            assert ws.row_count("scratch_result") == 2
+        before = asked["n"]
+        ws.has_table("gold"), ws.has_table("gold")
+        assert asked["n"] == before + 2  # outside a reading block every ask is a query
+    finally:
+        ws.close()

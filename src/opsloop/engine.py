@@ -74,6 +74,8 @@ class Workspace:
         self.config = config
         self._con: DuckDBBackend | None = None
         self._read_only = False
+        self._snapshot: dict[str, ibis.Table] | None = None  # see reading()
+        self._snapshot_names: list[str] | None = None
 
     def with_repeats(self, policy: str | None) -> Workspace:
         """This workspace with analyses using repeat policy ``policy`` (None: as configured).
@@ -178,7 +180,41 @@ class Workspace:
             con.execute(f"SET disabled_optimizers = '{disabled}'")
             con.execute(f"SET memory_limit = '{configured}'")
 
+    @contextmanager
+    def reading(self) -> Iterator[Workspace]:
+        """A read-only stretch of work (a report, an analysis run): the store's table list and
+        table schemas are read once and reused until the block ends.
+
+        An analysis run asks whether a table exists and opens it a hundred times; each
+        ask is a catalog query (about 8 ms). Writes in the block (``write_derived``)
+        clear what was read; ingestion does not run inside one.
+        """
+        outer = self._snapshot is not None
+        if not outer:
+            self._snapshot, self._snapshot_names = {}, None
+        try:
+            yield self
+        finally:
+            if not outer:
+                self._snapshot, self._snapshot_names = None, None
+
+    def _stored_names(self) -> list[str]:
+        if self._snapshot is None:
+            return list(self.backend().list_tables())
+        if self._snapshot_names is None:
+            self._snapshot_names = list(self.backend().list_tables())
+        return self._snapshot_names
+
+    def _stored(self, name: str) -> ibis.Table:
+        if self._snapshot is None:
+            return self.backend().table(name)
+        if name not in self._snapshot:
+            self._snapshot[name] = self.backend().table(name)
+        return self._snapshot[name]
+
     def close(self) -> None:
+        if self._snapshot is not None:  # what was read belongs to the closed connection
+            self._snapshot, self._snapshot_names = {}, None
         if self._con is not None:
             self._con.disconnect()
             self._con = None
@@ -193,7 +229,7 @@ class Workspace:
     def table_names(self) -> list[str]:
         if not self.store_path.exists():
             return []
-        names = self.backend().list_tables()
+        names = self._stored_names()
         return sorted(n for n in names if n in TABLE_NAMES)
 
     def has_table(self, name: str) -> bool:
@@ -205,7 +241,7 @@ class Workspace:
             raise WorkspaceError(
                 f"the workspace has no {name!r} table yet (run `opsloop ingest {name} FILE`)"
             )
-        return self.backend().table(name)
+        return self._stored(name)
 
     def table(
         self, name: str, *, repeats: str | None = None, event_order: bool = False
@@ -238,7 +274,7 @@ class Workspace:
         policy = check_repeat_policy(policy or self.config.repeats.analysis)
         if policy in ("keep-all", "error") or not self.has_table(name):
             return 0
-        raw = self.backend().table(name)
+        raw = self._stored(name)
         if LATEST_COLUMN not in raw.columns:
             return 0
         left_out = ~raw[LATEST_COLUMN] if policy == "latest" else raw[NTH_COLUMN] > 1
@@ -271,11 +307,13 @@ class Workspace:
             raise
         finally:
             con.unregister("__derived")
+            if self._snapshot is not None:
+                self._snapshot, self._snapshot_names = {}, None
 
     def derived_table_names(self) -> list[str]:
         if not self.store_path.exists():
             return []
-        names = self.backend().list_tables()
+        names = self._stored_names()
         return sorted(
             n for n in names if n not in TABLE_NAMES and not n.startswith(INTERNAL_PREFIX)
         )
@@ -312,9 +350,9 @@ class Workspace:
 
     def row_count(self, name: str) -> int:
         """Stored rows of a contract or derived table (every repeat label counted)."""
-        if not self.store_path.exists() or name not in self.backend().list_tables():
+        if not self.store_path.exists() or name not in self._stored_names():
             return 0
-        return int(self.backend().table(name).count().execute())
+        return int(self._stored(name).count().execute())
 
 
 _DUCKDB_WORDING: tuple[tuple[str, str], ...] = (

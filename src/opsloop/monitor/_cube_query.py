@@ -73,9 +73,17 @@ from opsloop.views import (
 HONEYPOT = "is_gold_check"
 
 
+def _tenure_days(view: ibis.Table) -> ibis.FloatingValue:
+    """Days from ``hired_at`` to ``submitted_at``; read from ``__tenure_days`` when the
+    view holds it (:func:`_with_dims` computes it once per row, not once per band)."""
+    if "__tenure_days" in view.columns:
+        return view["__tenure_days"]
+    return (view.submitted_at.epoch_seconds() - view.hired_at.epoch_seconds()) / 86400.0
+
+
 def tenure_expr(view: ibis.Table) -> ibis.StringValue:
     """The rater's tenure band when the annotation was submitted (from ``hired_at``)."""
-    days = (view.submitted_at.epoch_seconds() - view.hired_at.epoch_seconds()) / 86400.0
+    days = _tenure_days(view)
     expr = ibis.cases(
         *[(days < limit, ibis.literal(name)) for limit, name in TENURE_BANDS],
         else_=ibis.literal(TENURE_LAST),
@@ -197,7 +205,7 @@ def tenure_levels() -> tuple[str, ...]:
 def _tenure_code(view: ibis.Table) -> ibis.IntegerValue:
     """:func:`tenure_expr` as the index of its value in :func:`tenure_levels`."""
     order = tenure_levels()
-    days = (view.submitted_at.epoch_seconds() - view.hired_at.epoch_seconds()) / 86400.0
+    days = _tenure_days(view)
     expr = ibis.cases(
         *[(days < limit, ibis.literal(order.index(name))) for limit, name in TENURE_BANDS],
         else_=ibis.literal(order.index(TENURE_LAST)),
@@ -221,6 +229,8 @@ def _with_dims(
     view holds them as codes, null where a join found nothing; tenure is coded here);
     with ``dated`` also ``__day`` (undated rows dropped)."""
     coded = coded or {}
+    if "tenure" in dims and "tenure" not in t.columns:
+        t = t.mutate(__tenure_days=_tenure_days(t))
     cols: dict[str, ibis.Value] = {"__day": _day(t)} if dated else {}
     for d in dims:
         computed = d == "tenure" and "tenure" not in t.columns

@@ -143,8 +143,9 @@ def build_report(
     names (an ISO week ``2025-W11``, a day, …), or the whole period without dates.
 
     Every figure comes from one analysis run, ``session`` (a new one by default)."""
-    return _build(ws, as_of, progress or (lambda _done, _total, _msg: None),
-                  session or Session(ws))  # fmt: skip
+    with ws.reading():
+        return _build(ws, as_of, progress or (lambda _done, _total, _msg: None),
+                      session or Session(ws))  # fmt: skip
 
 
 def _build(ws: Workspace, as_of: str | None, say: Progress, run: Session) -> WeeklyReport:
