@@ -185,3 +185,30 @@ def test_every_registered_metric_has_a_reference_case() -> None:
         assert spec.references, f"{spec.id} names no reference case"
         for ref in spec.references:
             assert ref in defined, f"{spec.id}: reference test {ref!r} not found"
+
+
+def test_groupings_give_the_records_of_one_call_per_grouping() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    n = 600
+    t = pa.table({
+        "item_id": [f"i{k}" for k in rng.integers(0, 150, n)],
+        "rater_id": [f"r{k}" for k in rng.integers(0, 8, n)],
+        "label": rng.choice(["a", "b", "c"], n).tolist(),
+        "task": rng.choice(["x", "y"], n).tolist(),
+        "vendor": rng.choice(["v1", "v2"], n).tolist(),
+        "locale": rng.choice(["de", "fr", "en"], n).tolist(),
+    })  # fmt: skip
+    metrics = ["krippendorff_alpha", "gwet_ac1"]
+    together = agreement(t, metrics=metrics, groupings=[(), ("vendor",), ("locale",)], n_boot=50)
+    apart = [r for by in ([], ["vendor"], ["locale"])
+             for r in agreement(t, metrics=metrics, by=by, n_boot=50).records]  # fmt: skip
+
+    def key(r: object) -> tuple[object, ...]:
+        d = r.to_dict()  # type: ignore[attr-defined]
+        return tuple(sorted((k, str(v)) for k, v in d.items()))
+
+    assert sorted(map(key, together.records)) == sorted(map(key, apart))
+    with pytest.raises(UsageError, match="either by or groupings"):
+        agreement(t, by=["vendor"], groupings=[("locale",)])

@@ -174,9 +174,11 @@ def _slice_codes(table: pa.Table, by: Sequence[str]) -> tuple[np.ndarray, list[d
     return inverse, slices
 
 
-def _make_slices(table: pa.Table, by: Sequence[str], categories: Sequence[str] | None,
-                 task_col: str | None,
+def _make_slices(table: pa.Table, groupings: Sequence[Sequence[str]],
+                 categories: Sequence[str] | None, task_col: str | None,
                  task_categories: Mapping[str, Sequence[str]]) -> tuple[list[_Slice], int]:
+    """The slices of each grouping (columns besides the task), the labels of each task
+    coded once for all of them; and the repeated (item, rater) rows set aside."""
     n_dup = 0
     out: list[_Slice] = []
     groups: list[tuple[dict[str, str], pa.Table]] = []
@@ -191,23 +193,32 @@ def _make_slices(table: pa.Table, by: Sequence[str], categories: Sequence[str] |
         cats = _category_order(sub["label"], given)
         coded = encode_labels(sub, categories=cats)
         n_dup += coded.n_duplicates
-        rest = [b for b in by if b != task_col]
-        if not rest:
-            out.append(_Slice(tkey, coded.items, coded.raters, coded.labels,
-                              coded.rater_names, coded.categories, coded.n_items))
-            continue
-        rows = coded.row_index if coded.row_index is not None else np.arange(len(coded.items))
-        ids, keys = _slice_codes(sub.select(rest).take(pa.array(rows)), rest)
-        order = np.argsort(ids, kind="stable")
-        bounds = np.searchsorted(ids[order], np.arange(len(keys) + 1))
-        for s, skey in enumerate(keys):
-            sel = order[bounds[s]:bounds[s + 1]]
-            item_u, items = np.unique(coded.items[sel], return_inverse=True)
-            rater_u, raters = np.unique(coded.raters[sel], return_inverse=True)
-            names = tuple(coded.rater_names[i] for i in rater_u.tolist())
-            out.append(_Slice({**tkey, **skey}, items, raters, coded.labels[sel], names,
-                              coded.categories, len(item_u)))
+        for by in groupings:
+            rest = [b for b in by if b != task_col]
+            if not rest:
+                out.append(_Slice(tkey, coded.items, coded.raters, coded.labels,
+                                  coded.rater_names, coded.categories, coded.n_items))
+            else:
+                out.extend(_sub_slices(sub, coded, rest, tkey))
     return out, n_dup
+
+
+def _sub_slices(sub: pa.Table, coded: Any, rest: Sequence[str],
+                tkey: dict[str, str]) -> list[_Slice]:  # fmt: skip
+    """One task's coded labels split by the values of the ``rest`` columns."""
+    rows = coded.row_index if coded.row_index is not None else np.arange(len(coded.items))
+    ids, keys = _slice_codes(sub.select(list(rest)).take(pa.array(rows)), rest)
+    order = np.argsort(ids, kind="stable")
+    bounds = np.searchsorted(ids[order], np.arange(len(keys) + 1))
+    out: list[_Slice] = []
+    for s, skey in enumerate(keys):
+        sel = order[bounds[s]:bounds[s + 1]]
+        item_u, items = np.unique(coded.items[sel], return_inverse=True)
+        rater_u, raters = np.unique(coded.raters[sel], return_inverse=True)
+        names = tuple(coded.rater_names[i] for i in rater_u.tolist())
+        out.append(_Slice({**tkey, **skey}, items, raters, coded.labels[sel], names,
+                          coded.categories, len(item_u)))
+    return out
 
 
 def _weights_for(metric: str, opts: _Options, cats: tuple[str, ...]) -> np.ndarray | str:
@@ -365,6 +376,7 @@ def agreement(
     confidence: float = 0.95,
     n_boot: int = N_BOOT,
     seed: int = SEED,
+    groupings: Sequence[Sequence[str]] = (),
 ) -> AgreementResult:
     """Inter-rater agreement of a long (item_id, rater_id, label) table, per slice.
 
@@ -385,7 +397,9 @@ def agreement(
     ordered numerically when they are all numbers, else alphabetically. A
     ``task`` column always slices (agreement is per task); ``by`` adds slice
     columns (``week`` and ``day`` are derived from ``submitted_at`` when the
-    table has no such column). Duplicate (item, rater) rows: the last wins.
+    table has no such column). ``groupings`` asks for several slicings in one
+    call: the records of ``by=g`` for each ``g`` in turn (per task), the labels
+    coded once (``by`` is then left empty). Duplicate (item, rater) rows: the last wins.
     Standard errors follow Gwet (2014) where published, else a seeded item
     bootstrap with ``n_boot`` replicates.
 
@@ -409,12 +423,15 @@ def agreement(
             raise UsageError(f"{m!r} is a quality metric: use quality() / opsloop quality")
     orders = {k: tuple(str(c) for c in v) for k, v in (task_categories or {}).items()}
     opts = _Options(level, weights, confidence, n_boot, seed)
+    if groupings and by:
+        raise UsageError("give either by or groupings, not both")
+    slicings = tuple(tuple(g) for g in groupings) or (tuple(by),)
     coded = as_coded(table)
     if coded is not None:
         task_col = "task" if coded.has_task else None
-        found = _coded_slices(coded, tuple(by), categories, orders)
+        found = _coded_slices(coded, tuple(c for g in slicings for c in g), categories, orders)
     else:
-        task_col, found = _table_slices(table, tuple(by), categories, orders)
+        task_col, found = _table_slices(table, slicings, categories, orders)
     if found is None:
         empty = _Slice({}, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
                        (), (), 0)
@@ -431,19 +448,20 @@ def agreement(
 
 
 def _table_slices(
-    table: Any, by: tuple[str, ...], categories: Sequence[str] | None,
+    table: Any, groupings: tuple[tuple[str, ...], ...], categories: Sequence[str] | None,
     orders: Mapping[str, Sequence[str]],
 ) -> tuple[str | None, tuple[list[_Slice], int] | None]:
     """(the task column, the slices and repeats set aside; None for no rows) of a table."""
-    table = _with_derived(table, by)
+    every = tuple(dict.fromkeys(c for g in groupings for c in g))
+    table = _with_derived(table, every)
     have = _table_columns(table)
     task_col = "task" if "task" in have else None
-    slice_cols = ((task_col,) if task_col and task_col not in by else ()) + by
-    columns = list(dict.fromkeys(["item_id", "rater_id", "label", *slice_cols]))
+    columns = list(dict.fromkeys(["item_id", "rater_id", "label",
+                                  *((task_col,) if task_col else ()), *every]))  # fmt: skip
     arrow = _as_arrow(table, columns)
     if arrow.num_rows == 0:
         return task_col, None
-    return task_col, _make_slices(arrow, slice_cols, categories, task_col, orders)
+    return task_col, _make_slices(arrow, groupings, categories, task_col, orders)
 
 
 def _coded_slices(

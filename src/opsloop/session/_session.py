@@ -296,13 +296,16 @@ class Session:
         with self.ws.analysis_settings():
             table = _window(view, days).select(*dict.fromkeys(cols)).to_pyarrow()
         levels, multitask = self.levels, len(self.tasks) > 1
+        result = agreement(
+            table, metrics=list(AGREEMENT_METRICS), groupings=[(), *((d,) for d in dims)],
+            level=levels.default, levels=levels.levels, task_categories=levels.categories,
+        )  # fmt: skip
         rows: list[dict[str, Any]] = []
-        for dim in ("all", *dims):
-            result = agreement(
-                table, metrics=list(AGREEMENT_METRICS), by=[] if dim == "all" else [dim],
-                level=levels.default, levels=levels.levels, task_categories=levels.categories,
-            )  # fmt: skip
+        for dim in ("all", *dims):  # the records come per task, then per grouping
             for r in result.records:
+                if (dim in r.slice) != (dim != "all") or any(d in r.slice for d in dims
+                                                            if d != dim):  # fmt: skip
+                    continue
                 task = r.slice.get("task") if multitask else None
                 rows.append({**r.to_dict(), "dimension": dim,
                              "slice_value": r.slice.get(dim, "all"), "task": task})  # fmt: skip
