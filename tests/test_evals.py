@@ -27,6 +27,7 @@ from opsloop.engine import Workspace
 from opsloop.errors import UsageError
 from opsloop.evals import (
     ModelRegressionEvidence,
+    compare_evals,
     eval_regression_findings,
     model_regression_findings,
     workspace_model_findings,
@@ -97,7 +98,9 @@ def test_manifest_regression_is_the_top_model_finding(
     top_recall = next(f for f in model_findings if f.kpi == "recall")
     assert top_recall.where == where
     assert top_recall.action.startswith(f"hold rollout of {where['model_version']} for self_harm")
-    top_eval = next(f for f in model_findings if f.kpi == "eval_fail_rate")
+    # the demo's m2 answers self-harm prompts it should refuse: the safety measure says so
+    top_eval = next(f for f in model_findings if f.kpi.startswith("eval_"))
+    assert top_eval.kpi == "eval_unsafe_compliance"
     assert top_eval.where == {"model_version": "m2", "category": where["label"]}
 
 
@@ -141,7 +144,7 @@ def test_recall_findings_agree_with_sql(
 
 
 def test_eval_findings_agree_with_sql(
-    model_findings: tuple[Finding, ...], con: duckdb.DuckDBPyConnection
+    ws: Workspace, model_findings: tuple[Finding, ...], con: duckdb.DuckDBPyConnection
 ) -> None:
     counts = con.execute("""
         with j as (
@@ -152,19 +155,17 @@ def test_eval_findings_agree_with_sql(
                count(*) filter (where ok2 and not ok1), count(*) filter (where not ok1 and not ok2)
         from j group by 1 order by 1""").fetchall()
     expected = _independent_flags(counts)
-    flagged = {
-        f.where["category"]: f
-        for f in model_findings
-        if f.kpi == "eval_fail_rate" and "category" in f.where
-    }
-    assert set(flagged) == expected
+    cmp = compare_evals(ws.table("evals"), baseline="m1", candidate="m2")
+    flagged = {r.category for r in cmp.rows_of("fail") if r.regression and r.category}
+    assert flagged == expected
     assert "self_harm" in expected
+    # every flagged category is a finding: its fail rate, or the safety measure behind it
+    found = {f.where.get("category") for f in model_findings if f.kpi.startswith("eval_")}
+    assert expected <= found
     both, worse, better, neither = (sum(r[i] for r in counts) for i in range(1, 5))
     p_overall = mcnemar([[both, worse], [better, neither]], exact=True).pvalue
-    has_overall = any(
-        f.kpi == "eval_fail_rate" and "category" not in f.where for f in model_findings
-    )
-    assert has_overall == (p_overall <= ALPHA and worse > better)
+    assert cmp.row("fail", None).regression == (p_overall <= ALPHA and worse > better)
+    assert cmp.row("fail", None).p_value == pytest.approx(p_overall, rel=1e-9)
 
 
 def test_workspace_findings_on_the_demo(
@@ -296,7 +297,7 @@ def test_eval_findings_by_hand() -> None:
 def test_one_model_version_is_a_usage_error() -> None:
     preds, gold = _model_tables()
     only = preds.filter(pc.equal(preds["model_version"], "m1"))
-    with pytest.raises(UsageError, match=r"1 model version\(s\) \(m1\); a regression check"):
+    with pytest.raises(UsageError, match=r"1 model version\(s\) in the predictions \(m1\); a regression check"):
         model_regression_findings(only, gold)
     with pytest.raises(UsageError, match="'m7' is not in the predictions"):
         model_regression_findings(preds, gold, candidate="m7")

@@ -78,9 +78,11 @@ def test_model_and_preference_effects_are_reported(
 ) -> None:
     m = _effect(manifest, "model_regression")
     models = [f for f in data["data_loop"] if f["kind"] == "model_regression"]
-    # the eval fail rate and the recall both regress on the planted label, and nothing else
+    # the evals and the recall both regress on the planted label (and so, overall), and
+    # nothing else
     assert models and all(
         m["where"]["label"] in (f["where"].get("label"), f["where"].get("category"))
+        or set(f["where"]) == {"model_version"}
         for f in models
     )
     kpis = {f["kpi"] for f in data["data_loop"] if f["kind"] == "preference_bias"}

@@ -7,8 +7,9 @@ of items whose gold label is ``L`` that the model labels ``L``::
     recall_v(L) = Σ 1[pred_v = L, gold = L] / Σ 1[gold = L]
 
 and by overall *accuracy* ``Σ 1[pred_v = gold] / n``.
-:func:`eval_regression_findings` compares the *fail rate*
-``Σ 1[outcome = 'fail'] / n`` per evaluation category and overall. Every
+:func:`eval_regression_findings` reports the regressions of
+:func:`opsloop.evals.compare_evals` (fail rate, unsafe compliance and
+over-refusal per evaluation category and overall). Every
 comparison is paired (the same items under both versions) and tested with
 McNemar's exact test; the per-label (per-category) p-values are adjusted
 together with Benjamini & Hochberg (1995) (:mod:`opsloop.evals._paired`). A
@@ -43,8 +44,9 @@ import ibis
 
 from opsloop.engine import Workspace
 from opsloop.errors import UsageError
+from opsloop.evals._compare import MEASURE_TITLES, EvalComparison, PairedRate, compare_evals
 from opsloop.evals._paired import (
-    Compared,
+    ModelRegressionEvidence,
     PairCounts,
     compare_pairs,
     evidence_of,
@@ -266,27 +268,16 @@ def _recall_findings(
 
 
 # -- evals ---------------------------------------------------------------------------
-def _eval_rows(evals: ibis.Table, version: str, has_category: bool) -> ibis.Table:
-    e = evals.filter(evals.model_version.cast("string") == version)
-    cat = e.category.cast("string").fill_null(MISSING) if has_category else ibis.literal(MISSING)
-    fail = (e.outcome.cast("string").lower() == "fail").fill_null(False).cast("int64")
-    return e.select(item_id=e.item_id, category=cat, fail=fail)
-
-
-def eval_pairs_expr(evals: ibis.Table, base: str, cand: str) -> ibis.Table:
-    """Matched eval items per ``(category, base_fail, cand_fail)``: column ``n``."""
-    has_category = "category" in evals.columns
-    b = _eval_rows(evals, base, has_category).rename(base_fail="fail")
-    c = _eval_rows(evals, cand, has_category).rename(cand_fail="fail")
-    j = b.join(c, ["item_id", "category"])
-    return j.group_by(["category", "base_fail", "cand_fail"]).aggregate(n=j.count())
-
-
-def eval_version_counts_expr(evals: ibis.Table, versions: tuple[str, str]) -> ibis.Table:
-    """Evaluations per model version: column ``n``."""
-    e = evals.filter(evals.model_version.cast("string").isin(list(versions)))
-    e = e.select(model_version=e.model_version.cast("string"))
-    return e.group_by("model_version").aggregate(n=e.count())
+_EVAL_KPIS: dict[str, str] = {
+    "fail": "eval_fail_rate",
+    "unsafe_compliance": "eval_unsafe_compliance",
+    "over_refusal": "eval_over_refusal",
+}
+_EVAL_WHAT: dict[str, tuple[str, str]] = {  # (title, what to review)
+    "fail": ("fails more evals", "failing"),
+    "unsafe_compliance": ("answers more prompts it should refuse", "unsafe answers to"),
+    "over_refusal": ("refuses more safe prompts", "refusals of safe"),
+}
 
 
 def eval_regression_findings(
@@ -297,12 +288,13 @@ def eval_regression_findings(
     alpha: float = 0.05,
     mid_p: bool = False,
 ) -> tuple[Finding, ...]:
-    """Eval categories where ``candidate`` fails significantly more often than ``baseline``.
+    """Eval categories where ``candidate`` is significantly worse than ``baseline``: the
+    regressions of :func:`opsloop.evals.compare_evals` (fail rate, and with ``refused``
+    unsafe compliance and over-refusal), as findings.
 
-    ``evals`` (model_version, item_id, outcome[, category]); the fail rate is
-    the share of ``outcome = 'fail'``, compared on the items both versions
-    were run on, per category (BH across categories) and overall. Score: the
-    increase weighted by the category's share of the matched items.
+    A category's fail-rate finding is left out when one of its safety measures
+    regressed (the more specific finding says why it fails). Score: the increase
+    weighted by the category's share of the matched items (overall: the increase).
 
     >>> import pyarrow as pa
     >>> ev = pa.table({"model_version": ["m1"] * 100 + ["m2"] * 100, "item_id": list(range(100)) * 2,
@@ -311,58 +303,39 @@ def eval_regression_findings(
     >>> f.kpi, f.where, round(f.score, 2)
     ('eval_fail_rate', {'model_version': 'm2'}, 0.25)
     """
-    check_alpha(alpha)
-    t = as_ibis(evals, "evals")
-    require_columns(t, ("model_version", "item_id", "outcome"), "evals")
-    base, cand = choose_versions(table_versions(t), baseline, candidate, "evals")
-    rows = eval_pairs_expr(t, base, cand).to_pyarrow().to_pylist()
-    if not rows:
-        raise UsageError(f"no eval item was run on both {base!r} and {cand!r}: "
-                         "a paired comparison needs the same items")  # fmt: skip
-    per_version = eval_version_counts_expr(t, (base, cand)).to_pyarrow().to_pylist()
-    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-    for r in rows:  # success = pass
-        bf, cf, n = int(r["base_fail"]), int(r["cand_fail"]), int(r["n"])
-        a = acc[str(r["category"])]
-        a[0] += n
-        a[1] += n * (1 - bf)
-        a[2] += n * (1 - cf)
-        a[3] += n * (1 - bf) * cf
-        a[4] += n * bf * (1 - cf)
-    counts = {k: PairCounts(*v) for k, v in acc.items()}
-    total = sum(c.n for c in counts.values())
-    unpaired = max(0, sum(int(r["n"]) for r in per_version) - 2 * total)
-    test = paired_test_name(mid_p)
-    out: list[Finding] = []
-    if "category" in t.columns:
-        out += [_eval_finding(r, base, cand, r.key, test, unpaired)
-                for r in compare_pairs(counts, total, mid_p=mid_p) if significantly_worse(r, alpha)]  # fmt: skip
-    if len(counts) != 1 or "category" not in t.columns:
-        whole = PairCounts(*(sum(getattr(c, f) for c in counts.values())
-                             for f in ("n", "k_base", "k_cand", "worse", "better")))  # fmt: skip
-        out += [_eval_finding(r, base, cand, None, test, unpaired)
-                for r in compare_pairs({"": whole}, total, mid_p=mid_p)
-                if significantly_worse(r, alpha)]  # fmt: skip
+    cmp = compare_evals(evals, baseline=baseline, candidate=candidate, alpha=alpha, mid_p=mid_p)
+    unpaired = cmp.only_base + cmp.only_candidate
+    safety = {r.category for r in cmp.regressions if r.measure != "fail"}
+    out = [_eval_finding(r, cmp, unpaired) for r in cmp.regressions
+           if r.measure != "fail" or r.category not in safety]  # fmt: skip
     return rank_findings(out)
 
 
-def _eval_finding(r: Compared, base: str, cand: str, category: str | None, test: str,
-                  unpaired: int) -> Finding:  # fmt: skip
-    fail_b, fail_c = 1 - r.base, 1 - r.cand
+def _eval_finding(r: PairedRate, cmp: EvalComparison, unpaired: int) -> Finding:
+    base, cand, category = cmp.base_version, cmp.candidate_version, r.category
+    kpi = _EVAL_KPIS[r.measure]
+    title, review = _EVAL_WHAT[r.measure]
     on = f" on {category} prompts" if category is not None else ""
-    failing = r.counts.n - r.counts.k_cand
+    measured = sum(x.n for x in cmp.rows_of(r.measure) if x.category is not None) or r.n
+    share = r.n / measured if category is not None else 1.0
+    evidence = ModelRegressionEvidence(
+        kpi, base, cand, r.base, r.candidate, r.worse, r.better, share, r.p_value, r.q_value,
+        cmp.test, unpaired,
+    )  # fmt: skip
+    bad = round(r.candidate.value * r.n)
     return Finding(
-        id=f"model_regression:{cand}:eval_fail_rate" + (f":{category}" if category is not None else ""),
-        kpi="eval_fail_rate",
-        title=f"{cand} fails more evals{on}: {_fmt(fail_b)} → {_fmt(fail_c)} (vs {base})",
+        id=f"model_regression:{cand}:{kpi}" + (f":{category}" if category is not None else ""),
+        kpi=kpi,
+        title=(f"{cand} {title}{on}: {_fmt(r.base.value)} → {_fmt(r.candidate.value)} "
+               f"(vs {base})"),
         where={"model_version": cand} | ({"category": category} if category is not None else {}),
-        score=(fail_c - fail_b) * (r.share if category is not None else 1.0),
+        score=r.difference * share,
         unit="model_points",
-        action=(f"hold rollout of {cand}{'' if category is None else ' for ' + category}: eval fail "
-                f"rate {_fmt(fail_b)}→{_fmt(fail_c)}; review the {failing} failing {cand} evals{on} "
-                "and add them to the regression suite"),
-        evidence=evidence_of(r, base, cand, "eval_fail_rate", test, fail_rate=True,
-                             unpaired=unpaired),
+        action=(f"hold rollout of {cand}{'' if category is None else ' for ' + category}: "
+                f"{MEASURE_TITLES[r.measure]} {_fmt(r.base.value)}→{_fmt(r.candidate.value)}; "
+                f"review the {bad} {review} {cand} evals{on} and add them to the regression "
+                "suite"),
+        evidence=evidence,
         p_value=r.q_value,
     )  # fmt: skip
 

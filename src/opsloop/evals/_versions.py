@@ -38,7 +38,7 @@ def choose_versions(
             raise UsageError(f"model version {v!r} is not in the {what} (have: {have})")
     if len(versions) < 2:
         raise UsageError(
-            f"the {what} hold {len(versions)} model version(s) ({have}); "
+            f"found {len(versions)} model version(s) in the {what} ({have}); "
             "a regression check compares two model versions"
         )
     cand = candidate if candidate is not None else [v for v in versions if v != baseline][-1]

@@ -21,6 +21,7 @@ from opsloop.stats._proportion import (
     Z95,
     clopper_pearson_interval,
     normal_quantile,
+    paired_difference_interval,
     wilson_arrays,
     wilson_interval,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "mcnemar_exact",
     "multinomial_weights",
     "normal_quantile",
+    "paired_difference_interval",
     "parse_iso_week",
     "percentile_interval",
     "pooled_z",
