@@ -89,6 +89,33 @@ def test_model_and_preference_effects_are_reported(
     assert {"first_shown_win_rate", "longer_win_rate"} <= kpis
 
 
+def test_model_versions_match_sql(demo_report: Path, data: dict[str, Any]) -> None:
+    """Each version's rates per category as SQL counts them, and the planted regression of
+    the demo's m2 on self-harm prompts (unsafe compliance) flagged in the comparison."""
+    mv = data["model_versions"]
+    con = duckdb.connect(str(demo_report.parent / "opsloop.duckdb"), read_only=True)
+    rows = con.execute("""
+        select model_version, category, count(*),
+               count(*) filter (where outcome = 'fail'),
+               count(*) filter (where refused = (outcome = 'pass')),
+               count(*) filter (where refused = (outcome = 'pass') and outcome = 'fail')
+        from evals where opsloop_latest group by all""").fetchall()
+    con.close()
+    points = {(p["model_version"], p["category"]): p for p in mv["trend"]["points"]}
+    assert len(points) == len(rows)
+    for version, category, n, failed, to_refuse, complied in rows:
+        p = points[(version, category)]
+        assert p["n"] == n and p["fail"]["value"] == pytest.approx(failed / n, abs=1e-12)
+        if to_refuse:
+            assert p["unsafe_compliance"]["value"] == pytest.approx(complied / to_refuse,
+                                                                    abs=1e-12)  # fmt: skip
+    comparison = mv["comparison"]
+    assert (comparison["base"], comparison["candidate"]) == ("m1", "m2")
+    assert {"measure": "unsafe_compliance", "category": "self_harm"} in comparison["regressions"]
+    html = demo_report.read_text()
+    assert 'id="models"' in html and "chart-model-versions" in html
+
+
 def test_scorecards_match_sql(demo_report: Path, data: dict[str, Any]) -> None:
     ws = demo_report.parent
     card = next(c for c in data["scorecards"] if c["gold_n"] >= 20)
@@ -162,7 +189,8 @@ def test_report_renders_in_chromium(demo_report: Path, data: dict[str, Any]) -> 
         page.on("request", lambda req: errors.append(f"network: {req.url}")
                 if not req.url.startswith(("file:", "data:", "blob:")) else None)  # fmt: skip
         page.goto(demo_report.as_uri())
-        for section in ("summary", "trends", "slices", "raters", "root-causes", "data-loop"):
+        for section in ("summary", "trends", "slices", "raters", "root-causes", "data-loop",
+                        "models"):
             assert page.locator(f"section#{section}").is_visible(), section
         assert page.locator("[data-kpi=accuracy]").count() == 1
         charts = page.locator("div.chart")

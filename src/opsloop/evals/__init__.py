@@ -29,9 +29,11 @@ from opsloop.evals._paired import (
     compare_pairs,
 )
 from opsloop.evals._regressions import (
+    ModelVersions,
     eval_regression_findings,
     model_regression_findings,
     workspace_model_findings,
+    workspace_model_versions,
 )
 from opsloop.evals._trend import EvalTrend, TrendPoint, eval_trend
 from opsloop.evals._versions import choose_versions, natural_key
@@ -43,6 +45,7 @@ __all__ = [
     "EvalComparison",
     "EvalTrend",
     "ModelRegressionEvidence",
+    "ModelVersions",
     "PairCounts",
     "PairedRate",
     "TrendPoint",
@@ -54,5 +57,6 @@ __all__ = [
     "model_regression_findings",
     "natural_key",
     "workspace_model_findings",
+    "workspace_model_versions",
     "xstest_evals",
 ]

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import ibis
@@ -53,6 +54,7 @@ from opsloop.evals._paired import (
     paired_test_name,
     significantly_worse,
 )
+from opsloop.evals._trend import EvalTrend, eval_trend
 from opsloop.evals._versions import check_alpha, choose_versions, table_versions
 from opsloop.findings import Finding, rank_findings
 from opsloop.metrics._slicing import MISSING, as_ibis, require_columns
@@ -367,3 +369,31 @@ def workspace_model_findings(
         except UsageError:  # the data do not allow this check
             continue
     return rank_findings(found)
+
+
+@dataclass(frozen=True)
+class ModelVersions:
+    """The evals of a workspace across model versions: every category's rates per version
+    (:func:`opsloop.evals.eval_trend`) and the latest version against the one before
+    (:func:`opsloop.evals.compare_evals`; ``None`` with a single version)."""
+
+    trend: EvalTrend
+    comparison: EvalComparison | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trend": self.trend.to_dict(),
+                "comparison": self.comparison.to_dict() if self.comparison else None}  # fmt: skip
+
+
+def workspace_model_versions(
+    ws: Workspace, *, alpha: float = 0.05, mid_p: bool = False
+) -> ModelVersions | None:
+    """:class:`ModelVersions` of the workspace's evals table (``None`` without one)."""
+    if not ws.has_table("evals"):
+        return None
+    evals = ws.table("evals")
+    trend = eval_trend(evals)
+    comparison = None
+    if len(trend.versions) > 1:
+        comparison = compare_evals(evals, alpha=alpha, mid_p=mid_p)
+    return ModelVersions(trend, comparison)

@@ -222,3 +222,55 @@ def decomposition_chart(rows: Sequence[Mapping[str, Any]], *, title: str, div_id
     fig["layout"].update(title={"font": {"size": 14}, "text": title}, barmode="group")
     _axis(fig, "xaxis", title={"text": "points"})
     return _div(fig, div_id, max(220, 70 + 34 * len(rows)))
+
+
+def _bars(points: Sequence[Mapping[str, Any]], key: str) -> tuple[list[Any], list[Any], list[Any]]:
+    """Values and their interval half-widths (above, below) of ``point[key]`` proportions."""
+    vals, plus, minus = [], [], []
+    for p in points:
+        share = p.get(key) or {}
+        v, lo, hi = share.get("value"), share.get("ci_low"), share.get("ci_high")
+        vals.append(v)
+        plus.append(None if v is None or hi is None else hi - v)
+        minus.append(None if v is None or lo is None else v - lo)
+    return vals, plus, minus
+
+
+def version_chart(points: Sequence[Mapping[str, Any]], measures: Sequence[tuple[str, str]], *,
+                  title: str, div_id: str) -> str:  # fmt: skip
+    """Rates across model versions (x: versions in order), one line per ``(key, name)``
+    measure, each point with its interval."""
+    x = [str(p["model_version"]) for p in points]
+    fig = _figure()
+    for (key, name), colour in zip(measures, (RED, AMBER, BLUE), strict=False):
+        vals, plus, minus = _bars(points, key)
+        if all(v is None for v in vals):
+            continue
+        fig["data"].append(_trace("scatter", error_y={"array": plus, "arrayminus": minus,
+                                                      "color": colour, "thickness": 1.2,
+                                                      "type": "data"},
+                                  line={"color": colour, "width": 2}, mode="lines+markers",
+                                  name=name, x=x, y=_clean(vals)))  # fmt: skip
+    fig["layout"]["title"] = {"font": {"size": 14}, "text": title}
+    _axis(fig, "yaxis", tickformat=".0%", rangemode="tozero")
+    _axis(fig, "xaxis", type="category")
+    return _div(fig, div_id, 280)
+
+
+def cost_chart(rows: Sequence[Mapping[str, Any]], *, metric: str, title: str,
+               div_id: str) -> str:  # fmt: skip
+    """A model metric (with its interval) against the labelling cost, one point per policy."""
+    fig = _figure()
+    xs = [r.get("cost") for r in rows]
+    vals, plus, minus = _bars(rows, metric)
+    fig["data"].append(_trace("scatter", error_y={"array": plus, "arrayminus": minus,
+                                                  "color": DARK, "thickness": 1.2,
+                                                  "type": "data"},
+                              marker={"color": BLUE, "size": 9}, mode="markers+text",
+                              name=metric, text=[str(r.get("policy")) for r in rows],
+                              textposition="top center", x=_clean(xs),
+                              y=_clean(vals)))  # fmt: skip
+    fig["layout"]["title"] = {"font": {"size": 14}, "text": title}
+    _axis(fig, "xaxis", title={"text": "labelling cost"}, showgrid=True, gridcolor="#eef0f3")
+    _axis(fig, "yaxis", tickformat=".0%")
+    return _div(fig, div_id, 340)

@@ -22,6 +22,7 @@ from opsloop.report._format import (
     task_suffix,
     unit,
 )
+from opsloop.report._models import model_versions
 from opsloop.report._sections import all_findings, causes, inference, notes, pill, raters
 
 _CSS = """
@@ -227,6 +228,7 @@ def render_html(data: Mapping[str, Any]) -> str:
             ("inference", "Inference"),
             ("root-causes", "Root causes"),
             ("data-loop", "Model & preferences"),
+            ("models", "Model versions"),
         )
     )
     return f"""<!DOCTYPE html>
@@ -243,6 +245,7 @@ def render_html(data: Mapping[str, Any]) -> str:
 {raters(data)}
 {inference(data)}
 {causes(data)}
+{model_versions(data)}
 {notes(data)}
 </main></body></html>
 """

@@ -32,7 +32,7 @@ from typing import Any
 
 from opsloop.engine import Workspace
 from opsloop.errors import OpsloopError
-from opsloop.evals import workspace_model_findings
+from opsloop.evals import ModelVersions, workspace_model_findings, workspace_model_versions
 from opsloop.findings import Finding, rank_findings
 from opsloop.inference import StoredInference, stored_inference
 from opsloop.monitor import (
@@ -83,6 +83,7 @@ class WeeklyReport:
     dated: bool = True
     repeats: dict[str, Any] = field(default_factory=dict)  # policy and labels set aside
     inference: StoredInference | None = None
+    model_versions: ModelVersions | None = None
 
     def findings(self) -> tuple[Finding, ...]:
         """The root-cause findings of the weekly changes, in rank order."""
@@ -108,6 +109,7 @@ class WeeklyReport:
             "scorecards": [c.to_dict() for c in self.scorecards],
             "changes": [c.to_dict() for c in self.changes],
             "data_loop": [f.to_dict() for f in self.data_loop],
+            "model_versions": self.model_versions.to_dict() if self.model_versions else None,
             "notes": list(self.notes),
         }
 
@@ -205,6 +207,11 @@ def _build(ws: Workspace, as_of: str | None, say: Progress, run: Session) -> Wee
             loop = rank_findings(workspace_model_findings(ws) + workspace_preference_findings(ws))
     except OpsloopError as exc:
         notes.append(f"model and preference checks: {exc}")
+    versions: ModelVersions | None = None
+    try:
+        versions = workspace_model_versions(ws)
+    except OpsloopError as exc:
+        notes.append(f"model versions: {exc}")
     release_freed_memory()
     inference = stored_inference(ws)
     if inference is None:
@@ -219,5 +226,5 @@ def _build(ws: Workspace, as_of: str | None, say: Progress, run: Session) -> Wee
         cube.dims, result, slices, agree, cards, tuple(changes), loop,
         tuple(dict.fromkeys(notes)), review, cube.tasks, run.counts(scope.stop),
         cube.dated, {"policy": config.repeats.analysis,
-                     "set_aside": ws.repeats_set_aside("annotations")}, inference,
+                     "set_aside": ws.repeats_set_aside("annotations")}, inference, versions,
     )  # fmt: skip
