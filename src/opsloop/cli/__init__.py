@@ -7,6 +7,7 @@ import sys
 
 from opsloop.cli import (  # noqa: F401  (importing registers the commands)
     _evals_cmds,
+    _impact_cmds,
     _infer_cmds,
     _monitor_cmds,
     _quality_cmds,

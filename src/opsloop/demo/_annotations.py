@@ -18,11 +18,9 @@ import pyarrow.compute as pc
 from opsloop.demo import _taxonomy as tx
 from opsloop.demo._population import Pool, Raters, string_ids, take_strings, timestamps
 from opsloop.demo._taxonomy import Arr
+from opsloop.demo._text import OFF_TOPIC_SHARE, item_text
 
 ERROR_CATEGORIES: tuple[str, ...] = ("missed_violation", "over_enforcement", "wrong_policy")
-_TEMPLATE_FLAT: tuple[str, ...] = tuple(t for lab in tx.LABELS for t in tx.TEMPLATES[lab])
-_TEMPLATE_COUNT = np.array([len(tx.TEMPLATES[lab]) for lab in tx.LABELS])
-_TEMPLATE_START = np.concatenate([[0], np.cumsum(_TEMPLATE_COUNT)[:-1]])
 _ESCALATION = np.array([tx.escalation_share(w) for w in range(1, tx.N_WEEKS + 1)])
 _VERSIONS: tuple[str, ...] = tuple(
     sorted({tx.guideline_version(w) for w in range(1, tx.N_WEEKS + 1)})
@@ -75,8 +73,13 @@ def make_chunk(
     day: Arr,
     item_offset: int,
     annotation_offset: int,
+    text_rng: np.random.Generator,
 ) -> Chunk:
-    """Draw the items of ``day`` (one entry per item) and everything about them."""
+    """Draw the items of ``day`` (one entry per item) and everything about them.
+
+    The items' text comes from ``text_rng`` (:func:`~opsloop.demo._text.item_text`),
+    so that its words never shift the draws of the other tables.
+    """
     n = day.shape[0]
     week = day // 7 + 1
     locale: Arr = np.asarray(rng.choice(len(tx.LOCALES), size=n, p=tx.LOCALE_WEIGHTS))
@@ -173,14 +176,12 @@ def make_chunk(
     audits = _audits(
         rng, order, ann_ids, ann_item_ids, ann_rater_ids, label, t, q, wrong, submitted
     )
-    tmpl_label = np.where(rng.random(n) < 0.15, tx.NONE, truth)
-    tmpl = _TEMPLATE_START[tmpl_label] + (rng.random(n) * _TEMPLATE_COUNT[tmpl_label]).astype(
-        np.int64
-    )
+    off_topic: Arr = np.asarray(rng.random(n) < OFF_TOPIC_SHARE)
+    rng.random(n)  # drawn as since the first release, so that gold and predictions keep theirs
     items = pa.table(
         {
             "item_id": item_ids,
-            "text": take_strings(_TEMPLATE_FLAT, tmpl),
+            "text": item_text(text_rng, truth, locale, off_topic),
             "locale": take_strings(tx.LOCALES, locale),
             "content_type": take_strings(tx.CONTENT_TYPES, ctype),
             "source": take_strings(tx.SOURCES, source),

@@ -21,7 +21,7 @@ from opsloop.schema import INGEST_ORDER
 
 CHUNKED_TABLES: tuple[str, ...] = ("items", "annotations", "gold", "audits", "predictions")
 # independent random streams, so that one table's draws never shift another's
-_STREAM_RATERS, _STREAM_VOLUME, _STREAM_CHUNK, _STREAM_PREFS, _STREAM_EVALS = range(5)
+_STREAM_RATERS, _STREAM_VOLUME, _STREAM_CHUNK, _STREAM_PREFS, _STREAM_EVALS, _STREAM_TEXT = range(6)
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,7 @@ def generate_demo(
             day,
             item_offset,
             annotation_offset,
+            _rng(seed, _STREAM_TEXT, first),
         )
         item_offset += chunk.items.num_rows
         annotation_offset += chunk.annotations.num_rows

@@ -71,46 +71,6 @@ ERROR_WEIGHTS = np.array(
 )
 ERROR_CUM = np.cumsum(ERROR_WEIGHTS / ERROR_WEIGHTS.sum(axis=1, keepdims=True), axis=1)
 
-TEMPLATES: dict[str, tuple[str, ...]] = {
-    "none": (
-        "Loved the sunset at the beach today",
-        "Does anyone know a good noodle place near the station?",
-        "Happy birthday to my little sister!",
-        "New recipe video: 10-minute fried rice",
-        "Traffic is terrible this morning again",
-    ),
-    "spam": (
-        "Earn $500 a day from home, click the link in bio",
-        "Cheap followers, fast delivery, DM now",
-        "Limited offer!!! free phone for the first 100 people",
-    ),
-    "harassment": (
-        "Everyone look at how stupid this guy is, keep replying to him",
-        "You are pathetic and nobody wants you here",
-        "I know where you live, stop posting",
-    ),
-    "hate": (
-        "People like them should not be allowed in our country",
-        "That group is subhuman and everybody knows it",
-        "Slur-laden rant about a religious minority",
-    ),
-    "violence": (
-        "Video of a street fight with graphic injuries",
-        "Someone should hurt him for what he said",
-        "Instructions to attack the rally tomorrow",
-    ),
-    "sexual": (
-        "Explicit image shared without a warning label",
-        "Selling adult content, link in profile",
-        "Suggestive comment on a stranger's photo",
-    ),
-    "self_harm": (
-        "I don't see the point of going on anymore",
-        "Post describing methods of self-injury",
-        "Goodbye everyone, this is my last post",
-    ),
-}
-
 # --- operation ----------------------------------------------------------------
 
 LOCALES: tuple[str, ...] = ("en", "es", "pt", "id", "th", "vi", "ja", "ko", "ar", "hi")
