@@ -116,6 +116,29 @@ def test_model_versions_match_sql(demo_report: Path, data: dict[str, Any]) -> No
     assert 'id="models"' in html and "chart-model-versions" in html
 
 
+def test_model_impact_section_is_the_stored_run(demo_report: Path, data: dict[str, Any]) -> None:
+    """The demo stores one label-policy experiment; the report shows it as stored, and the
+    gold-trained model beats the majority-trained one on violating labels (the planted label
+    noise costs recall)."""
+    from opsloop.report._run import DEMO_POLICIES
+
+    imp = data["impact"]
+    assert imp["run"]["run_id"] == 1 and not imp["stale"]
+    con = duckdb.connect(str(demo_report.parent / "opsloop.duckdb"), read_only=True)
+    stored = con.execute("""select policy, value, diff_low from impact_results
+                            where run_id = 1 and metric = 'violating_recall'""").fetchall()
+    con.close()
+    assert {p for p, _, _ in stored} == set(DEMO_POLICIES)
+    shown = {r["policy"]: r for r in imp["results"]
+             if r["metric"] == "violating_recall" and r["label"] is None}  # fmt: skip
+    for policy, value, diff_low in stored:
+        assert shown[policy]["value"] == pytest.approx(value, abs=1e-12)
+        if policy == "gold":
+            assert diff_low > 0
+    html = demo_report.read_text()
+    assert 'id="impact"' in html and "chart-impact" in html
+
+
 def test_scorecards_match_sql(demo_report: Path, data: dict[str, Any]) -> None:
     ws = demo_report.parent
     card = next(c for c in data["scorecards"] if c["gold_n"] >= 20)
@@ -190,7 +213,7 @@ def test_report_renders_in_chromium(demo_report: Path, data: dict[str, Any]) -> 
                 if not req.url.startswith(("file:", "data:", "blob:")) else None)  # fmt: skip
         page.goto(demo_report.as_uri())
         for section in ("summary", "trends", "slices", "raters", "root-causes", "data-loop",
-                        "models"):
+                        "models", "impact"):
             assert page.locator(f"section#{section}").is_visible(), section
         assert page.locator("[data-kpi=accuracy]").count() == 1
         charts = page.locator("div.chart")

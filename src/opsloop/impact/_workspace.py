@@ -394,3 +394,33 @@ def workspace_pool_bias(
             raise UsageError(f"--item-group {item_group!r}: no such items column (have: {have})")
         groups = items.select("item_id", item_group).to_pyarrow()
     return rater_pool_bias(data, column, pool_a, pool_b, item_group=groups, **options)
+
+
+@dataclass(frozen=True)
+class StoredImpact:
+    """The newest stored run: its ``impact_runs`` row, its ``impact_results`` rows (one per
+    policy, metric and label) and whether the data changed since (``stale``)."""
+
+    run: dict[str, Any]
+    results: tuple[dict[str, Any], ...]
+    stale: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": dict(self.run), "results": [dict(r) for r in self.results],
+                "stale": self.stale}  # fmt: skip
+
+
+def latest_impact(ws: Workspace) -> StoredImpact | None:
+    """The newest run :func:`store_impact` wrote (``None`` when there is none)."""
+    import ibis
+
+    if RUNS_TABLE not in ws.derived_table_names():
+        return None
+    runs = ws.backend().table(RUNS_TABLE)
+    newest = runs.order_by(ibis.desc("run_id")).limit(1).to_pyarrow().to_pylist()
+    if not newest:
+        return None
+    run = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in newest[0].items()}
+    res = ws.backend().table(RESULTS_TABLE)
+    rows = res.filter(res.run_id == run["run_id"]).to_pyarrow().to_pylist()
+    return StoredImpact(run, tuple(rows), run.get("data_version") != ws.data_version())

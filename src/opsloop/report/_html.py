@@ -22,7 +22,7 @@ from opsloop.report._format import (
     task_suffix,
     unit,
 )
-from opsloop.report._models import model_versions
+from opsloop.report._models import model_impact, model_versions
 from opsloop.report._sections import all_findings, causes, inference, notes, pill, raters
 
 _CSS = """
@@ -229,6 +229,7 @@ def render_html(data: Mapping[str, Any]) -> str:
             ("root-causes", "Root causes"),
             ("data-loop", "Model & preferences"),
             ("models", "Model versions"),
+            ("impact", "Model impact"),
         )
     )
     return f"""<!DOCTYPE html>
@@ -246,6 +247,7 @@ def render_html(data: Mapping[str, Any]) -> str:
 {inference(data)}
 {causes(data)}
 {model_versions(data)}
+{model_impact(data)}
 {notes(data)}
 </main></body></html>
 """

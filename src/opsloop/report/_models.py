@@ -118,3 +118,90 @@ def model_versions(data: Mapping[str, Any]) -> str:
     return (head + verdict + chart + f"<p class=muted>Rates with Wilson 95% intervals on the "
             f"items each version was run on.{side}</p>" + _table(trend, comparison)
             + "</section>")  # fmt: skip
+
+
+def _policy_rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per policy (in stored order): labels, cost and each overall metric."""
+    rows: dict[str, dict[str, Any]] = {}
+    for r in results:
+        if r.get("label") is not None:
+            continue
+        row = rows.setdefault(r["policy"], {"policy": r["policy"], "cost": r.get("cost"),
+                                            "n_labels": r.get("n_labels")})  # fmt: skip
+        row[r["metric"]] = {"value": r.get("value"), "ci_low": r.get("ci_low"),
+                            "ci_high": r.get("ci_high")}  # fmt: skip
+        row[f"{r['metric']}_diff"] = (r.get("diff"), r.get("diff_low"), r.get("diff_high"))
+        if r["metric"] == "accuracy":
+            row["q_value"] = r.get("q_value")
+    return list(rows.values())
+
+
+def _diff(d: tuple[Any, Any, Any] | None) -> str:
+    if not d or d[0] is None:
+        return "<span class=muted>baseline</span>"
+    return f"{_pts(d[0])} <span class=muted>[{_pts(d[1])}, {_pts(d[2])}]</span>"
+
+
+def _impact_headline(rows: Sequence[Mapping[str, Any]], baseline: str) -> str:
+    """What the experiment says, in points of violating recall against the baseline."""
+    def gain(policy: str) -> tuple[Any, Any, Any] | None:
+        row = next((r for r in rows if r["policy"] == policy), None)
+        d = row.get("violating_recall_diff") if row else None
+        return d if d and d[0] is not None else None
+
+    parts = []
+    others = [r for r in rows if r["policy"] != baseline and gain(r["policy"])]
+    if others:
+        best = max(others, key=lambda r: gain(r["policy"])[0])  # type: ignore[index]
+        d = gain(best["policy"])
+        parts.append(f"the best policy, <b>{e(best['policy'])}</b>, changes recall on "
+                     f"violating labels by {_diff(d)} points against {e(baseline)}")  # fmt: skip
+    for r in rows:
+        if r["policy"].startswith("relabel:"):
+            k = r["policy"].split(":", 1)[1]
+            top, rnd = gain(r["policy"]), gain(f"relabel-random:{k}")
+            if top and rnd:
+                parts.append(f"relabelling the top {e(k)}% of the label-error ranking gives "
+                             f"{_pts(top[0])} points, the same budget at random "
+                             f"{_pts(rnd[0])}")  # fmt: skip
+    return ("<p>" + "; ".join(parts) + ".</p>") if parts else ""
+
+
+def model_impact(data: Mapping[str, Any]) -> str:
+    """The latest label-policy experiment (``opsloop impact --save``)."""
+    imp = data.get("impact")
+    head = '<section id="impact"><h2>Model impact of labelling policies</h2>'
+    if not imp:
+        return (head + "<p class=muted>no stored experiment: <code>opsloop impact --save</code> "
+                "trains the same model on the labels of each policy (majority, Dawid–Skene, "
+                "gold, without flagged raters, a relabel budget …) and shows what each does "
+                "to the model</p></section>")  # fmt: skip
+    run = imp["run"]
+    rows = _policy_rows(imp["results"])
+    baseline = str(run.get("baseline"))
+    stale = (" <span class=\"pill amber\">data changed since</span> rerun "
+             "<code>opsloop impact --save</code>" if imp.get("stale") else "")  # fmt: skip
+    when = str(run.get("created_at", ""))[:16].replace("T", " ")
+    about = (f"<p class=muted>Run {run.get('run_id')} ({e(when)}){stale}: "
+             f"{e(run.get('model', ''))}, trained on each policy's labels and measured on the "
+             f"same {run.get('n_eval', 0):,} held-out items ({e(run.get('evaluation', ''))}), "
+             f"seeds {e(run.get('seeds', ''))}; 95% bootstrap intervals over the evaluation "
+             f"items; differences are paired, against {e(baseline)}. Cost is labels × unit "
+             f"cost ({e(run.get('cost_unit', ''))}); gold and relabels are costed at the mean "
+             "unit cost of an annotation unless the run set another.</p>")  # fmt: skip
+    body = "".join(
+        f"<tr><td>{e(r['policy'])}</td><td class=num>{r.get('n_labels') or 0:,}</td>"
+        f"<td class=num>{fmt(r.get('cost'), 'count')}</td>"
+        f"<td class=num>{_share(r.get('accuracy'))}</td>"
+        f"<td class=num>{_share(r.get('macro_f1'))}</td>"
+        f"<td class=num>{_share(r.get('violating_recall'))}</td>"
+        f"<td>{_diff(r.get('violating_recall_diff'))}</td></tr>"
+        for r in rows
+    )
+    table = ("<table><thead><tr><th>policy</th><th>labels</th><th>cost</th><th>accuracy</th>"
+             "<th>macro-F1</th><th>violating recall</th><th>Δ violating recall, pts</th></tr>"
+             f"</thead><tbody>{body}</tbody></table>")  # fmt: skip
+    chart = charts.cost_chart(rows, metric="violating_recall",
+                              title="recall on violating labels against labelling cost",
+                              div_id="chart-impact")  # fmt: skip
+    return head + _impact_headline(rows, baseline) + about + chart + table + "</section>"

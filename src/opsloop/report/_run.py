@@ -13,6 +13,7 @@ from typing import Any
 from opsloop.config import CONFIG_FILE
 from opsloop.engine import Workspace
 from opsloop.errors import WorkspaceError
+from opsloop.impact import store_impact, workspace_impact
 from opsloop.inference import infer_workspace
 from opsloop.io import ingest
 from opsloop.report._html import render_html
@@ -20,6 +21,10 @@ from opsloop.report._weekly import Progress, WeeklyReport, build_report
 from opsloop.schema import INGEST_ORDER
 
 DEMO_MARKER = ".opsloop-demo"
+# The demo's label-policy experiment: the baseline, what inference and gold buy, the planted
+# guideline confusion left out, and a relabel budget spent by the error ranking or at random.
+DEMO_POLICIES = ("majority", "ds", "gold", "unflagged", "without:guideline_version=v2.1",
+                 "relabel:10", "relabel-random:10")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,9 @@ def run_demo(
     progress: Callable[[str], None] | None = None,
     report_progress: Progress | None = None,
 ) -> ReportFiles:
-    """Generate the demo operation into ``directory``, ingest it, infer labels (Dawid–Skene)
-    and write the report."""
+    """Generate the demo operation into ``directory``, ingest it, infer labels (Dawid–Skene),
+    run a label-policy experiment (the small scale: :data:`DEMO_POLICIES`, stored) and write
+    the report."""
     from opsloop.demo import generate_demo
 
     say = progress or (lambda _msg: None)
@@ -110,6 +116,9 @@ def run_demo(
         # and the demo is about the report; `opsloop infer` on the workspace runs auto
         say("inferring labels (Dawid–Skene)")
         infer_workspace(ws, "ds")
+        if scale == "small":  # at 1m and 10m an experiment takes minutes: `opsloop impact`
+            say("training a model on each label policy (opsloop impact)")
+            store_impact(ws, workspace_impact(ws, DEMO_POLICIES, seeds=2))
         say("building the report")
         return write_report(ws, progress=report_progress)
     finally:

@@ -34,6 +34,7 @@ from opsloop.engine import Workspace
 from opsloop.errors import OpsloopError
 from opsloop.evals import ModelVersions, workspace_model_findings, workspace_model_versions
 from opsloop.findings import Finding, rank_findings
+from opsloop.impact import StoredImpact, latest_impact
 from opsloop.inference import StoredInference, stored_inference
 from opsloop.monitor import (
     MonitorResult,
@@ -84,6 +85,7 @@ class WeeklyReport:
     repeats: dict[str, Any] = field(default_factory=dict)  # policy and labels set aside
     inference: StoredInference | None = None
     model_versions: ModelVersions | None = None
+    impact: StoredImpact | None = None
 
     def findings(self) -> tuple[Finding, ...]:
         """The root-cause findings of the weekly changes, in rank order."""
@@ -110,6 +112,7 @@ class WeeklyReport:
             "changes": [c.to_dict() for c in self.changes],
             "data_loop": [f.to_dict() for f in self.data_loop],
             "model_versions": self.model_versions.to_dict() if self.model_versions else None,
+            "impact": self.impact.to_dict() if self.impact else None,
             "notes": list(self.notes),
         }
 
@@ -212,6 +215,7 @@ def _build(ws: Workspace, as_of: str | None, say: Progress, run: Session) -> Wee
         versions = workspace_model_versions(ws)
     except OpsloopError as exc:
         notes.append(f"model versions: {exc}")
+    impact = latest_impact(ws)
     release_freed_memory()
     inference = stored_inference(ws)
     if inference is None:
@@ -227,4 +231,5 @@ def _build(ws: Workspace, as_of: str | None, say: Progress, run: Session) -> Wee
         tuple(dict.fromkeys(notes)), review, cube.tasks, run.counts(scope.stop),
         cube.dated, {"policy": config.repeats.analysis,
                      "set_aside": ws.repeats_set_aside("annotations")}, inference, versions,
+        impact,
     )  # fmt: skip
