@@ -33,6 +33,7 @@ Evaluation targets:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -172,6 +173,40 @@ class _Trained:
     n_fits: int
 
 
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def _span(values: Sequence[str]) -> str:
+    """The range of one number across notes (``"3–5"``), or the number when all agree."""
+    nums = [float(v.replace(",", "")) for v in values]
+    if min(nums) == max(nums):
+        return values[0]
+    return f"{values[nums.index(min(nums))]}–{values[nums.index(max(nums))]}"
+
+
+def merge_seed_notes(notes: Sequence[str]) -> tuple[str, ...]:
+    """One note per wording: notes that differ only in their numbers (one per seed) become
+    one, each differing number shown as its range.
+
+    >>> merge_seed_notes(["relabelled 10 items, 3 changed", "relabelled 10 items, 5 changed"])
+    ('relabelled 10 items, 3–5 changed (2 seeds)',)
+    """
+    groups: dict[str, list[str]] = {}
+    for note in dict.fromkeys(notes):
+        groups.setdefault(_NUMBER.sub("#", note), []).append(note)
+    out = []
+    for same in groups.values():
+        if len(same) == 1:
+            out.append(same[0])
+            continue
+        columns = zip(*(_NUMBER.findall(n) for n in same), strict=True)
+        spans = [_span(values) for values in columns]
+        pieces = _NUMBER.split(same[0])  # the text around the numbers
+        merged = pieces[0] + "".join(a + b for a, b in zip(spans, pieces[1:], strict=True))
+        out.append(f"{merged} ({len(same)} seeds)")
+    return tuple(out)
+
+
 def _train_all(
     data: ExperimentData,
     side: TrainingSide,
@@ -206,7 +241,7 @@ def _train_all(
         sizes.append(round(float(np.mean([s.n_items for s in sets]))))
         used.append(round(float(np.mean([s.n_labels for s in sets]))))
         costs.append(float(np.mean([s.cost for s in sets])))
-        notes.append(tuple(dict.fromkeys(n for s in sets for n in s.notes)))
+        notes.append(merge_seed_notes([n for s in sets for n in s.notes]))
     x_eval = data.features[ev.items]
     fitted: dict[str, np.ndarray] = {}
 
