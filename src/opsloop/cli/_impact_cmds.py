@@ -65,22 +65,15 @@ def _ks(value: str) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _interval(row: dict[str, Any], name: str) -> str:
+def _interval(row: dict[str, Any], name: str, *, signed: bool = False) -> str:
+    """``value (low–high)`` of figure ``name`` (``signed``: a difference, with its sign)."""
     value, low, high = row.get(name), row.get(f"{name}_low"), row.get(f"{name}_high")
     if value is None:
-        return "—"
+        return "" if signed else "—"
+    f = "+.4f" if signed else ".4f"
     if low is None or high is None:
-        return f"{value:.4f}"
-    return f"{value:.4f} ({low:.4f}–{high:.4f})"
-
-
-def _signed(row: dict[str, Any], name: str) -> str:
-    value, low, high = row.get(name), row.get(f"{name}_low"), row.get(f"{name}_high")
-    if value is None:
-        return ""
-    if low is None or high is None:
-        return f"{value:+.4f}"
-    return f"{value:+.4f} ({low:+.4f}–{high:+.4f})"
+        return f"{value:{f}}"
+    return f"{value:{f}} ({low:{f}}–{high:{f}})"
 
 
 def _print_result(result: ImpactResult) -> None:
@@ -99,7 +92,7 @@ def _print_result(result: ImpactResult) -> None:
                 "n_labels": r["n_labels"],
                 f"cost ({result.cost_unit})": r["cost"],
                 **{m: _interval(r, m) for m in _METRIC_COLS},
-                f"Δ accuracy vs {result.baseline}": _signed(r, "diff_accuracy"),
+                f"Δ accuracy vs {result.baseline}": _interval(r, "diff_accuracy", signed=True),
                 "McNemar p": r.get("mcnemar_p"),
             }
         )
