@@ -374,3 +374,27 @@ def test_relabel_on_a_file_equals_the_table_path(data_dir: Path, tmp_path: Path)
     assert [r["rank"] for r in got] == [1, 2, 3, 4, 5]
     assert [r["item_id"] for r in got] == [r["item_id"] for r in want]
     assert [r["quality"] for r in got] == pytest.approx([r["quality"] for r in want], abs=1e-12)
+
+
+@pytest.mark.parametrize("policy", ["latest", "first", "keep-all"])
+def test_read_relation_keeps_the_rows_read_table_keeps(tmp_path: Path, policy: str) -> None:
+    """The rows left in DuckDB (``read_relation``) are the rows ``read_table`` returns, with
+    the same count set aside, under each repeat policy."""
+    import duckdb
+
+    from opsloop.io._read import read_relation
+
+    path = write(tmp_path / "a.csv", "item_id,rater_id,label,submitted_at\n"
+                 "i1,r1,a,2025-01-01T10:00\ni1,r1,b,2025-01-02T10:00\ni2,r1,a,2025-01-01T10:00\n"
+                 "i2,r2, b ,2025-01-03T10:00\ni1,r2,a,2025-01-01T09:00\n")  # fmt: skip
+    table = read_table(path, "annotations", repeats=policy)
+    con = duckdb.connect()
+    try:
+        rel, set_aside = read_relation(con, path, "annotations", repeats=policy)
+        got = rel.select("item_id, rater_id, label, submitted_at").fetchall()
+    finally:
+        con.close()
+    want = list(zip(*(table[c].to_pylist() for c in ("item_id", "rater_id", "label",
+                                                      "submitted_at")), strict=True))  # fmt: skip
+    assert sorted(got) == sorted(want)
+    assert set_aside == repeats_set_aside(table) == (0 if policy == "keep-all" else 1)

@@ -119,3 +119,19 @@ def test_cli_package_does_not_import_the_engine() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["opsloop._lazy", "opsloop.errors"]
+
+
+def test_evals_compare_of_a_file_loads_neither_the_workspace_nor_pandas(tmp_path: Path) -> None:
+    """On a file, the eval comparison queries the checked rows where DuckDB read them: no
+    workspace engine, no Arrow hand-over (which would load pandas)."""
+    rows = ["model_version,item_id,outcome,category"]
+    rows += [f"v{v},i{i},{'fail' if (i + v) % 5 == 0 else 'pass'},c{i % 2}"
+             for v in (1, 2) for i in range(40)]  # fmt: skip
+    evals = tmp_path / "evals.csv"
+    evals.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    proc, modules = _imported_modules("evals", "compare", str(evals), "--format", "json")
+    assert proc.returncode in (0, 1), proc.stderr[-500:]
+    assert '"candidate": "v2"' in proc.stdout  # the command did its work
+    assert "duckdb" in modules
+    loaded = sorted(m for m in modules if m == "opsloop.engine" or m.split(".")[0] == "pandas")
+    assert loaded == [], f"opsloop evals compare FILE imports {loaded[:5]}"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,6 @@ from opsloop.cli._app import (
 from opsloop.errors import UsageError
 
 if TYPE_CHECKING:
-    from opsloop.engine import Workspace
     from opsloop.evals import EvalComparison, EvalTrend, PairedRate
     from opsloop.evals._compare import Measure
     from opsloop.findings import Proportion
@@ -48,29 +49,41 @@ _SHORT: dict[str, str] = {
 }
 
 
-def _read_evals(
+@contextmanager
+def _evals_table(
     file: Path | None, map_: list[str], repeats: str | None
-) -> tuple[Any, str, Workspace | None]:
-    """The evals table (a file's, checked as ingest would, or the workspace's), its name
-    for messages, and the workspace to close afterwards."""
+) -> Iterator[tuple[Any, str]]:
+    """The evals table and its name for messages: a file's, checked as ingest would and
+    kept in DuckDB (no copy to Arrow), or the workspace's; closed afterwards."""
     if file is None and map_:
         raise UsageError("--map applies to a FILE; the workspace's evals are already mapped")
     if file is not None:
-        from opsloop.io import parse_map_flags, read_table, repeats_set_aside
+        import duckdb
+
+        from opsloop.io import parse_map_flags
+        from opsloop.io._read import read_relation
 
         policy = repeats or "latest"
-        table = read_table(file, "evals", column_map=parse_map_flags(map_), repeats=policy)
-        note_set_aside(repeats_set_aside(table), policy)
-        return table, str(file), None
+        con = duckdb.connect()
+        try:
+            relation, n_set_aside = read_relation(con, file, "evals",
+                                                  column_map=parse_map_flags(map_), repeats=policy)  # fmt: skip
+            note_set_aside(n_set_aside, policy)
+            yield relation, str(file)
+        finally:
+            con.close()
+        return
     ws = open_workspace(repeats)
-    if not ws.has_table("evals"):
+    try:
+        if not ws.has_table("evals"):
+            raise UsageError(
+                "the workspace has no evals table: run `opsloop ingest evals FILE`, "
+                "or give the file: `opsloop evals compare FILE`"
+            )
+        note_set_aside(ws.repeats_set_aside("evals"), ws.config.repeats.analysis)
+        yield ws.table("evals"), "evals"
+    finally:
         ws.close()
-        raise UsageError(
-            "the workspace has no evals table: run `opsloop ingest evals FILE`, "
-            "or give the file: `opsloop evals compare FILE`"
-        )
-    note_set_aside(ws.repeats_set_aside("evals"), ws.config.repeats.analysis)
-    return ws.table("evals"), "evals", ws
 
 
 def _pct(x: float) -> str:
@@ -198,15 +211,13 @@ def compare_cmd(
         err_console.print("note: a paired comparison takes one row per model version and item: "
                           "with --repeats keep-all the latest of each is used", highlight=False)  # fmt: skip
         repeats = "latest"
-    with progress_status("reading evals") as say:
-        table, source, ws = _read_evals(file, map_, repeats)
-        try:
-            say("comparing")
-            result = compare_evals(table, baseline=base, candidate=candidate, alpha=alpha,
-                                   mid_p=mid_p, source=source)  # fmt: skip
-        finally:
-            if ws is not None:
-                ws.close()
+    with (
+        progress_status("reading evals") as say,
+        _evals_table(file, map_, repeats) as (table, source),
+    ):
+        say("comparing")
+        result = compare_evals(table, baseline=base, candidate=candidate, alpha=alpha,
+                               mid_p=mid_p, source=source)  # fmt: skip
     if fmt is OutputFormat.json:
         typer.echo(dumps(result.to_dict()))
     elif fmt is OutputFormat.csv:
@@ -260,14 +271,12 @@ def trend_cmd(
     """
     from opsloop.evals import eval_trend
 
-    with progress_status("reading evals") as say:
-        table, source, ws = _read_evals(file, map_, repeats)
-        try:
-            say("computing trends")
-            trend = eval_trend(table, source=source)
-        finally:
-            if ws is not None:
-                ws.close()
+    with (
+        progress_status("reading evals") as say,
+        _evals_table(file, map_, repeats) as (table, source),
+    ):
+        say("computing trends")
+        trend = eval_trend(table, source=source)
     if fmt is OutputFormat.json:
         typer.echo(dumps(trend.to_dict()))
         return

@@ -188,7 +188,7 @@ class EvalComparison:
 
 
 # -- the table and its engine ---------------------------------------------------------
-_ARROW_NAME = "evals"
+_VIEW_NAME = "opsloop_evals_input"  # the relation's name in the compiled SQL
 
 
 @dataclass(frozen=True)
@@ -196,20 +196,20 @@ class BoundEvals:
     """An evals table as an Ibis expression, and how queries on it run.
 
     An Ibis table runs on its own backend (a workspace's DuckDB, Spark …); a
-    pyarrow table is registered, without a copy, in a private DuckDB
-    connection and queried with the SQL Ibis compiles (cheaper to start than
-    an Ibis in-memory table).
+    DuckDB relation (a pyarrow table is scanned as one, without a copy, in a
+    private connection) is queried with the SQL Ibis compiles, the relation
+    standing for the table (cheaper to start than an Ibis in-memory table).
     """
 
     table: ibis.Table
-    connection: Any = None
+    relation: Any = None
 
     def rows(self, expr: ibis.Table) -> list[dict[str, Any]]:
-        if self.connection is None:
+        if self.relation is None:
             result: list[dict[str, Any]] = expr.to_pyarrow().to_pylist()
             return result
         sql = ibis.to_sql(expr, dialect="duckdb")
-        arrow = self.connection.execute(str(sql)).to_arrow_table()
+        arrow = self.relation.query(_VIEW_NAME, str(sql)).to_arrow_table()
         return list(arrow.to_pylist())
 
 
@@ -227,19 +227,25 @@ def _ibis_type(arrow_type: Any) -> str:
     return "string"  # every other column is only read as text
 
 
+def _bind_relation(relation: Any) -> BoundEvals:
+    """A DuckDB relation, its column types read as Arrow gives them (no rows fetched)."""
+    schema = relation.limit(0).to_arrow_table().schema
+    types = {f.name: _ibis_type(f.type) for f in schema}
+    return BoundEvals(ibis.table(types, name=_VIEW_NAME), relation)
+
+
 def bind_evals(evals: Any, source: str) -> BoundEvals:
-    """:class:`BoundEvals` for a pyarrow or Ibis table (anything else: UsageError)."""
+    """:class:`BoundEvals` for a pyarrow table, a DuckDB relation (the command line's
+    checked file) or an Ibis table; anything else: UsageError."""
     if isinstance(evals, ibis.Table):
         return BoundEvals(evals)
+    import duckdb
     import pyarrow as pa
 
     if isinstance(evals, pa.Table):
-        import duckdb
-
-        con = duckdb.connect()
-        con.register(_ARROW_NAME, evals)
-        types = {f.name: _ibis_type(f.type) for f in evals.schema}
-        return BoundEvals(ibis.table(types, name=_ARROW_NAME), con)
+        return _bind_relation(duckdb.connect().from_arrow(evals))
+    if isinstance(evals, duckdb.DuckDBPyRelation):
+        return _bind_relation(evals)
     raise UsageError(f"{source} must be a pyarrow or Ibis table, not {type(evals).__name__}")
 
 
@@ -480,8 +486,9 @@ def compare_evals(
 ) -> EvalComparison:
     """Compare ``candidate`` with ``baseline`` on the eval items both were run on.
 
-    ``evals`` is a pyarrow or Ibis table in the evals contract (one row per
-    model version and item: ``opsloop ingest``/``read_table`` keep the latest);
+    ``evals`` is a pyarrow table, a DuckDB relation or an Ibis table in the
+    evals contract (one row per model version and item: ``opsloop
+    ingest``/``read_table`` keep the latest);
     the versions default to the two latest by natural sort. Per category and
     overall: fail rate, unsafe compliance and over-refusal (the latter two when
     the table has ``refused``), each with McNemar's exact (``mid_p``: mid-p)

@@ -119,9 +119,9 @@ def _point(version: str, category: str | None, c: list[int], has_refusals: bool,
 def eval_trend(evals: Any, *, confidence: float = 0.95, source: str = "evals") -> EvalTrend:
     """Fail rate, unsafe compliance and over-refusal per model version × category.
 
-    ``evals``: a pyarrow or Ibis table in the evals contract. Every count comes
-    from one query grouped by version and category; the all-categories points
-    add them up. ``source`` names the table in error messages.
+    ``evals``: a pyarrow table, a DuckDB relation or an Ibis table in the evals
+    contract. Every count comes from one query grouped by version and category;
+    the all-categories points add them up. ``source`` names the table in error messages.
     """
     if not 0 < confidence < 1:
         raise UsageError(f"confidence must be between 0 and 1, not {confidence}")

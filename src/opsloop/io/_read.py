@@ -17,6 +17,7 @@ the same errors (it comes back here for anything it does not handle).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -66,30 +67,12 @@ def read_table(
     ([{'item_id': 'q1', 'rater_id': 'w1', 'label': 'no'}], 1)
     """
     policy = check_policy(repeats)
-    files = [paths] if isinstance(paths, Path) else list(paths)
-    taxonomy = taxonomy or Taxonomy()
     con = duckdb.connect()
     try:
-        con.execute("SET enable_progress_bar = false")
-        con.execute("SET TimeZone = 'UTC'")
-        batch = build_batch(
-            con,
-            table,
-            files,
-            column_map=dict(column_map or {}),
-            taxonomy=taxonomy,
-            existing_types={},
-            schema="main",
-            layout=layout,
-            dimensions=dimensions,
-            fmt=fmt,
-            delimiter=delimiter,
-            sheet=sheet,
-            columns=columns,
-            refuse_repeats=policy == "error",
-        )
-        raise_if_problems(con, batch, taxonomy)
-        names = [c.name for c in CONTRACTS[table].columns] + list(batch.extra_types)
+        batch, names = _checked_batch(
+            con, paths, table, policy, column_map=column_map, taxonomy=taxonomy, layout=layout,
+            dimensions=dimensions, fmt=fmt, delimiter=delimiter, sheet=sheet, columns=columns,
+        )  # fmt: skip
         query, n_set_aside = _select_under_policy(con, batch, names, policy)
         result: pa.Table = con.execute(query).to_arrow_table()
         metadata = dict(result.schema.metadata or {})
@@ -97,6 +80,93 @@ def read_table(
         return result.replace_schema_metadata(metadata)
     finally:
         con.close()
+
+
+def read_relation(
+    con: duckdb.DuckDBPyConnection,
+    paths: Sequence[Path] | Path,
+    table: str = "annotations",
+    *,
+    column_map: Mapping[str, str] | None = None,
+    taxonomy: Taxonomy | None = None,
+    layout: Layout = "auto",
+    dimensions: Sequence[str] = (),
+    fmt: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | None = None,
+    columns: Sequence[str] | None = None,
+    repeats: str = "latest",
+) -> tuple[duckdb.DuckDBPyRelation, int]:
+    """:func:`read_table`'s rows kept in DuckDB: (their relation, rows the policy set aside).
+
+    The same checks and errors, but no copy to Arrow: the checked rows are stored
+    once in a temporary table of ``con`` (an in-memory connection the caller owns
+    and closes; the scratch tables and views of the batch live in it too), and
+    the repeat policy applies to that table, not to the files again.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.csv"
+    >>> _ = p.write_text("question,worker,answer\\nq1,w1,yes\\nq1,w1,no\\n")
+    >>> rel, n_set_aside = read_relation(duckdb.connect(), p)
+    >>> rel.select("item_id, rater_id, label").fetchall(), n_set_aside
+    ([('q1', 'w1', 'no')], 1)
+    """
+    policy = check_policy(repeats)
+    batch, names = _checked_batch(
+        con, paths, table, policy, column_map=column_map, taxonomy=taxonomy, layout=layout,
+        dimensions=dimensions, fmt=fmt, delimiter=delimiter, sheet=sheet, columns=columns,
+    )  # fmt: skip
+    cols = ", ".join(quote_ident(c) for c in names)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE read_checked AS "
+        f"SELECT {cols}, __file_idx, {LINE} FROM {batch.rows}"
+    )
+    checked = replace(batch, rows="temp.read_checked")
+    query, n_set_aside = _select_under_policy(con, checked, names, policy)
+    if n_set_aside or policy == "keep-all":  # rank the rows once, not in every query
+        con.execute(f"CREATE OR REPLACE TEMP TABLE read_kept AS {query}")
+        return con.table("read_kept"), n_set_aside
+    return con.sql(query), n_set_aside
+
+
+def _checked_batch(
+    con: duckdb.DuckDBPyConnection,
+    paths: Sequence[Path] | Path,
+    table: str,
+    policy: str,
+    *,
+    column_map: Mapping[str, str] | None,
+    taxonomy: Taxonomy | None,
+    layout: Layout,
+    dimensions: Sequence[str],
+    fmt: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+    columns: Sequence[str] | None,
+) -> tuple[Batch, list[str]]:
+    """The files read and checked in ``con`` (InputError on a problem), and the columns kept."""
+    files = [paths] if isinstance(paths, Path) else list(paths)
+    taxonomy = taxonomy or Taxonomy()
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET TimeZone = 'UTC'")
+    batch = build_batch(
+        con,
+        table,
+        files,
+        column_map=dict(column_map or {}),
+        taxonomy=taxonomy,
+        existing_types={},
+        schema="main",
+        layout=layout,
+        dimensions=dimensions,
+        fmt=fmt,
+        delimiter=delimiter,
+        sheet=sheet,
+        columns=columns,
+        refuse_repeats=policy == "error",
+    )
+    raise_if_problems(con, batch, taxonomy)
+    return batch, [c.name for c in CONTRACTS[table].columns] + list(batch.extra_types)
 
 
 def _select_under_policy(
