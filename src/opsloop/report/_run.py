@@ -22,9 +22,10 @@ from opsloop.schema import INGEST_ORDER
 
 DEMO_MARKER = ".opsloop-demo"
 # The demo's label-policy experiment: the baseline, what inference and gold buy, the planted
-# guideline confusion left out, and a relabel budget spent by the error ranking or at random.
+# guideline confusion and the raters in their first month (the vendor's new cohort among
+# them) left out, and a relabel budget spent by the error ranking or at random.
 DEMO_POLICIES = ("majority", "ds", "gold", "unflagged", "without:guideline_version=v2.1",
-                 "relabel:10", "relabel-random:10")  # fmt: skip
+                 "without:tenure=0-29 days", "relabel:10", "relabel-random:10")  # fmt: skip
 
 
 @dataclass(frozen=True)
