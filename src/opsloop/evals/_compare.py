@@ -474,6 +474,18 @@ def _measure_rows(measure: Measure, per_category: dict[str, list[int]],
     return rows
 
 
+def read_evals(evals: Any, confidence: float,
+               source: str) -> tuple[BoundEvals, EvalCodes, ibis.Table]:  # fmt: skip
+    """The evals table bound to its engine, its values classified (:func:`scan_values`) and
+    coded (:func:`coded_evals`): the start of every eval analysis, after the checks."""
+    if not 0 < confidence < 1:
+        raise UsageError(f"confidence must be between 0 and 1, not {confidence}")
+    bound = bind_evals(evals, source)
+    require_columns(bound.table, ("model_version", "item_id", "outcome"), source)
+    codes = scan_values(bound, source)
+    return bound, codes, coded_evals(bound.table, codes)
+
+
 def compare_evals(
     evals: Any,
     *,
@@ -497,13 +509,8 @@ def compare_evals(
     error messages. The pair counts come from one grouped query in the engine.
     """
     check_alpha(alpha)
-    if not 0 < confidence < 1:
-        raise UsageError(f"confidence must be between 0 and 1, not {confidence}")
-    bound = bind_evals(evals, source)
+    bound, codes, coded = read_evals(evals, confidence, source)
     t = bound.table
-    require_columns(t, ("model_version", "item_id", "outcome"), source)
-    codes = scan_values(bound, source)
-    coded = coded_evals(t, codes)
     base, cand = choose_versions(codes.versions, baseline, candidate, f"{source} table")
     groups = _pair_groups(bound, coded, base, cand)
     if any(int(g["most"] or 0) > 1 for g in groups):

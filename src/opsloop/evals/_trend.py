@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from opsloop.errors import UsageError
-from opsloop.evals._compare import bind_evals, coded_evals, scan_values
+from opsloop.evals._compare import read_evals
 from opsloop.evals._versions import natural_key
 from opsloop.findings import Proportion
-from opsloop.metrics._slicing import require_columns
 
 _COUNTS = ("n", "failed", "n_to_refuse", "complied", "n_to_answer", "over_refused")
 
@@ -123,14 +122,9 @@ def eval_trend(evals: Any, *, confidence: float = 0.95, source: str = "evals") -
     contract. Every count comes from one query grouped by version and category;
     the all-categories points add them up. ``source`` names the table in error messages.
     """
-    if not 0 < confidence < 1:
-        raise UsageError(f"confidence must be between 0 and 1, not {confidence}")
-    bound = bind_evals(evals, source)
+    bound, codes, coded = read_evals(evals, confidence, source)
     t = bound.table
-    require_columns(t, ("model_version", "item_id", "outcome"), source)
-    codes = scan_values(bound, source)
     versions = codes.versions
-    coded = coded_evals(t, codes)
     if not versions:
         raise UsageError(f"the {source} table holds no rows with a model version")
     c = coded.filter(coded.model_version.notnull())
